@@ -1,0 +1,7 @@
+"""Shared fixtures. Each real part the tests talk to has its own plugin module under tests/support/."""
+
+pytest_plugins = [
+    "tests.support.cosmos_emulator",
+    "tests.support.stores",
+    "tests.support.identity",
+]
