@@ -60,7 +60,7 @@ class Settings(BaseModel):
             if not self.auth_tenant_id and not (self.auth_issuer and self.auth_jwks_url):
                 raise ValueError("AUTH_TENANT_ID is required unless both AUTH_ISSUER and AUTH_JWKS_URL are set")
             if not self.auth_audience:
-                raise ValueError("AUTH_AUDIENCE is required: the application ID URI of the API, e.g. api://incidents")
+                raise ValueError("AUTH_AUDIENCE is required: the API app registration's application (client) ID")
         return self
 
     @property

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.cosmos_emulator",
     "tests.support.stores",
     "tests.support.identity",
+    "tests.support.api",
 ]

@@ -1,0 +1,11 @@
+"""The Function App's table of contents. Each blueprint brings one family of triggers; the work is in incidents/.
+
+Keep this file free of rules, settings, clients and heavy imports: every cold start pays for what it imports.
+"""
+
+import azure.functions as func
+
+from incidents.http_api import blueprint as incident_api
+
+app = func.FunctionApp()
+app.register_functions(incident_api)

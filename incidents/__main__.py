@@ -1,0 +1,126 @@
+"""Command line: `python -m incidents serve` runs the Function App locally; `token` prints a local admin token."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from collections.abc import MutableMapping
+from datetime import timedelta
+from pathlib import Path
+
+LOCAL_DIR = Path(".local")
+DEV_KEY_FILE = LOCAL_DIR / "dev-signing-key.pem"
+FUNCTION_KEY_FILE = LOCAL_DIR / "function-key"
+
+
+def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) -> list[str]:
+    """What `func start` would do (load local.settings.json), plus laptop defaults: a development signing key
+    unless Entra ID is configured, and a function key kept in .local/. Returns lines worth printing."""
+    from .auth import create_dev_key
+    from .localhost import load_local_settings
+
+    load_local_settings(Path("local.settings.json"), environ)
+    said = []
+    if not any(environ.get(k) for k in ("AUTH_TENANT_ID", "AUTH_ISSUER", "AUTH_JWKS_URL", "INCIDENTS_DEV_SIGNING_KEY")):
+        create_dev_key(DEV_KEY_FILE)
+        environ["INCIDENTS_DEV_SIGNING_KEY"] = str(DEV_KEY_FILE)
+    if not environ.get("INCIDENTS_FUNCTION_KEY"):
+        if not FUNCTION_KEY_FILE.is_file():
+            LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+            FUNCTION_KEY_FILE.write_text(secrets.token_urlsafe(32))
+            FUNCTION_KEY_FILE.chmod(0o600)
+            said.append(f"Generated a function key in {FUNCTION_KEY_FILE}: {FUNCTION_KEY_FILE.read_text()}")
+        environ["INCIDENTS_FUNCTION_KEY"] = FUNCTION_KEY_FILE.read_text().strip()
+    return said
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .bootstrap import build, use
+    from .localhost import LocalHost, route_prefix_from_host_json
+    from .settings import SettingsError, load_settings
+
+    said = prepare_local_environment()
+    try:
+        settings = load_settings()
+        use(build(settings))
+    except SettingsError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    import function_app
+
+    host = LocalHost(
+        function_app.app,
+        host=args.host,
+        port=args.port,
+        route_prefix=route_prefix_from_host_json(Path("host.json")),
+        function_key=settings.incidents_function_key.get_secret_value(),
+    )
+    with host:
+        store = settings.cosmos_endpoint if settings.incidents_store == "cosmos" else settings.incidents_sqlite_path
+        print(f"Incident service on {host.url}/api (store: {settings.incidents_store} {store})", flush=True)
+        for line in said:
+            print(f"  {line}", flush=True)
+        if settings.incidents_dev_signing_key:
+            print("  Admin token: python -m incidents token --role platform-admin", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    from .auth import mint_token
+    from .settings import SettingsError, load_settings
+
+    prepare_local_environment()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"Cannot make a token: {exc}", file=sys.stderr)
+        return 2
+    if not settings.incidents_dev_signing_key:
+        print(
+            "Cannot make a token: Entra ID is configured (AUTH_TENANT_ID). Get one with "
+            f"`az account get-access-token --resource {settings.token_audience}`.",
+            file=sys.stderr,
+        )
+        return 2
+    print(mint_token(
+        settings.incidents_dev_signing_key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        roles=[args.role],
+        name=args.name,
+        subject=args.name.lower().replace(" ", "-"),
+        expires_in=timedelta(hours=args.hours),
+    ))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m incidents", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("serve", help="serve the Function App's HTTP functions and timers on this machine")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=7071)
+    run.set_defaults(handler=serve)
+
+    tok = commands.add_parser("token", help="print a bearer token signed with the local development key")
+    tok.add_argument("--role", default="platform-admin", help="app role to put in the token (default platform-admin)")
+    tok.add_argument("--name", default="Local Admin", help="who the token says you are")
+    tok.add_argument("--hours", type=float, default=8, help="how long the token is valid (default 8)")
+    tok.set_defaults(handler=token)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

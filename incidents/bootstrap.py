@@ -1,0 +1,73 @@
+"""The composition root: builds the store, the service and the token validator from Settings, on first use.
+
+Nothing is built at import, so a cold start pays only for what the first request needs. Tests and the local host
+hand in their own pieces with `use()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .auth import TokenValidator
+    from .service import IncidentService
+    from .store import IncidentStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    incidents: IncidentService
+    tokens: TokenValidator
+
+
+_current: Services | None = None
+_lock = threading.Lock()
+
+
+def services() -> Services:
+    global _current
+    if _current is None:
+        from .settings import load_settings
+
+        with _lock:
+            if _current is None:
+                _current = build(load_settings())
+    return _current
+
+
+def use(replacement: Services | None) -> None:
+    """Install ready-made services (tests, the local host), or None to build from the environment next time."""
+    global _current
+    with _lock:
+        _current = replacement
+
+
+def build(settings: Settings, *, store: IncidentStore | None = None, **service_options) -> Services:
+    from .auth import validator_from_settings
+    from .service import IncidentService
+
+    return Services(
+        settings=settings,
+        incidents=IncidentService(store or build_store(settings), **service_options),
+        tokens=validator_from_settings(settings),
+    )
+
+
+def build_store(settings: Settings) -> IncidentStore:
+    if settings.incidents_store == "cosmos":
+        from .store_cosmos import CosmosStore
+
+        return CosmosStore(
+            settings.cosmos_endpoint,
+            settings.cosmos_database,
+            settings.cosmos_container,
+            key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
+            verify_tls=settings.cosmos_verify_tls,
+        )
+    from .store_sqlite import SqliteStore
+
+    return SqliteStore(settings.incidents_sqlite_path)

@@ -1,0 +1,347 @@
+"""A small local stand-in for the Azure Functions host (Core Tools `func start` cannot be installed here).
+
+It runs the functions registered on a `func.FunctionApp` (never a second route table): HTTP triggers with route
+templates, methods and auth levels, timer triggers on their NCRONTAB schedules, plus optional static files.
+
+Deliberate differences from the real host: a known route hit with the wrong method answers 405 with `Allow` (the
+host answers 404); the single `function_key` acts as both function key and master key (admin level); timers run in
+UTC (WEBSITE_TIME_ZONE is ignored) and have no schedule monitor; repeated query keys keep the first value; bindings
+other than the trigger are not supplied.
+"""
+from __future__ import annotations
+
+import asyncio, hmac, inspect, json, logging, mimetypes, os, re, sys, threading, time, weakref
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+from croniter import croniter
+
+log = logging.getLogger(__name__)
+MAX_BODY = 100 * 1024 * 1024  # the host's default maxRequestBodySize (104857600 bytes)
+CONTENT_TYPES = {".json": "application/json", ".atom": "application/atom+xml", ".svg": "image/svg+xml",
+                 ".css": "text/css", ".js": "text/javascript", ".html": "text/html", ".xml": "application/xml"}
+CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[a-z]+", "bool": r"true|false",
+               "guid": r"\{?[0-9a-f]{8}-?(?:[0-9a-f]{4}-?){3}[0-9a-f]{12}\}?"}  # others: any segment
+_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_functions_lock = threading.Lock()
+
+
+def app_functions(app: func.FunctionApp) -> list:
+    """`app.get_functions()` may run only once per app object: cache its result per app."""
+    with _functions_lock:
+        if app not in _functions:
+            _functions[app] = list(app.get_functions())
+        return _functions[app]
+
+
+def load_local_settings(path: Path, environ=os.environ) -> dict[str, str]:
+    """Put `Values` of local.settings.json into `environ` like `func start`: a variable already set to a non-empty
+    value wins (Core Tools prints "Skipping 'X' from local settings as it's already defined ..."). Returns Values."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("Values", {}), dict) or data.get("IsEncrypted"):
+        raise ValueError(f"{path}: expected {{\"IsEncrypted\": false, \"Values\": {{...}}}} (no encrypted settings)")
+    values = {str(k): "" if v is None else str(v) for k, v in data.get("Values", {}).items()}
+    for key, value in values.items():
+        if not environ.get(key):
+            environ[key] = value
+    return values
+
+
+def route_prefix_from_host_json(path: Path) -> str:
+    """`extensions.http.routePrefix` from host.json ("api" when the file or the setting is absent)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        return "api"
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    prefix = ((data.get("extensions") or {}).get("http") or {}).get("routePrefix", "api")
+    return str(prefix).strip("/")
+
+
+def _value(x) -> str:
+    return str(getattr(x, "value", x))
+
+
+class Route:
+    """One HTTP trigger: its compiled route template, methods and auth level."""
+
+    def __init__(self, fn, binding: dict):
+        self.fn, self.name, self.binding_name = fn, fn.get_function_name(), binding["name"]
+        self.template = (binding.get("route") or self.name).strip("/")
+        self.methods = {_value(m).upper() for m in binding.get("methods") or []}  # empty: all methods
+        self.auth = _value(binding.get("authLevel") or "function").lower()
+        self.params, self.defaults, rank, pattern = [], {}, [], ""
+        for segment in self.template.split("/"):
+            sole = re.fullmatch(r"\{([^{}]+)\}", segment)
+            part = ""
+            for literal, param in re.findall(r"([^{}]*)(?:\{([^{}]+)\})?", segment):
+                part += re.escape(literal)
+                if param:
+                    part += self._param(param)
+            if sole and ("?" in segment or "=" in segment or "{*" in segment):
+                pattern += f"(?:/{part})?"  # optional / catch-all segment: its slash is optional too
+            else:
+                pattern += "/" + part
+            rank.append(0 if not sole else 4 if "{*" in segment else 3 if "?" in segment else
+                        1 if ":" in segment else 2)
+        self.rank = tuple(rank) + (9,)  # literals before parameters before optionals before catch-alls
+        self.regex = re.compile("^" + pattern + "/?$", re.IGNORECASE)
+
+    def _param(self, spec: str) -> str:  # name, name?, name:constraint, name=default, *name
+        name, _, default = spec.lstrip("*").partition("=")
+        name, _, constraint = name.rstrip("?").partition(":")
+        self.params.append(name)
+        if default:
+            self.defaults[name] = default
+        body = ".*" if spec.startswith("*") else CONSTRAINTS.get(constraint.split("(")[0].lower(), "[^/]+")
+        return f"(?P<p{len(self.params) - 1}>{body})"
+
+    def match(self, path: str) -> dict[str, str] | None:
+        if not (m := self.regex.match(path)):
+            return None
+        return {**self.defaults, **{n: unquote(m[f"p{i}"]) for i, n in enumerate(self.params) if m[f"p{i}"]}}
+
+
+class Timer:
+    """One timer trigger: resolves `%SETTING%`, parses NCRONTAB (seconds first) and runs in its own thread."""
+
+    def __init__(self, fn, binding: dict, environ=os.environ):
+        self.fn, self.name, self.binding_name = fn, fn.get_function_name(), binding["name"]
+        self.run_on_startup = bool(binding.get("runOnStartup"))
+        raw = str(binding.get("schedule") or "")
+        resolved = re.sub(r"%([^%]+)%", lambda m: environ.get(m.group(1), m.group(0)), raw).strip()
+        problem = (f"app setting {resolved!r} is not set" if "%" in resolved else
+                   "NCRONTAB needs 6 fields: {second} {minute} {hour} {day} {month} {day-of-week}"
+                   if len(resolved.split()) != 6 else None if croniter.is_valid(resolved, second_at_beginning=True)
+                   else "not a valid NCRONTAB expression")
+        if problem:
+            raise ValueError(f"timer function {self.name!r}: bad schedule {raw!r}"
+                             + (f" (resolved to {resolved!r})" if resolved != raw else "") + f": {problem}")
+        self.schedule, self.thread = resolved, None
+
+    def invoke(self, past_due: bool) -> None:
+        try:
+            _call(self.fn, {self.binding_name: TimerRequest(past_due=past_due)})
+        except Exception:
+            log.exception("Executed 'Functions.%s' (Failed)", self.name)
+
+    def loop(self, stopping: threading.Event) -> None:
+        if self.run_on_startup:
+            self.invoke(past_due=False)
+        last = datetime.now(timezone.utc)
+        while True:  # the next occurrence after now: occurrences missed while the function ran are skipped
+            due = croniter(self.schedule, max(last, datetime.now(timezone.utc)), second_at_beginning=True).get_next(
+                datetime)
+            if stopping.wait(max(0.0, (due - datetime.now(timezone.utc)).total_seconds())):
+                return
+            self.invoke(past_due=(datetime.now(timezone.utc) - due).total_seconds() > 1.0)
+            last = due
+
+
+def _call(fn, kwargs: dict):
+    result = fn.get_user_function()(**kwargs)
+    return asyncio.run(result) if inspect.isawaitable(result) else result
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every answer carries Content-Length
+    timeout = 60  # idle keep-alive connections give their thread back
+    localhost: LocalHost
+
+    def log_message(self, format, *args):  # the default logs the request line, query string (code=) included
+        pass
+
+    def handle_one_request(self):
+        self._body_read, self._started = False, time.perf_counter()
+        super().handle_one_request()
+
+    def do_GET(self):
+        self.localhost.dispatch(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def reply(self, status: int, body: bytes = b"", headers=()) -> None:
+        if not self._body_read and (self.headers.get("Content-Length", "0") != "0" or
+                                    "Transfer-Encoding" in self.headers):
+            self.close_connection = True  # an unread body would corrupt the next request on this connection
+        log.info("%s %s %d %.1fms", self.command, urlsplit(self.path).path, status,
+                 (time.perf_counter() - self._started) * 1000)  # never the query string: it may carry code=
+        self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        for name, value in headers:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self) -> bytes | None:
+        """The whole body, or None when over the cap (the 413 is then sent and the connection closed)."""
+        self._body_read = True
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            if (length := int(self.headers.get("Content-Length") or 0)) <= MAX_BODY:
+                return self.rfile.read(length) if length > 0 else b""
+        else:
+            body = bytearray()
+            while (n := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) and len(body) + n <= MAX_BODY:
+                body += self.rfile.read(n)
+                self.rfile.readline()  # the CRLF closing each chunk
+            if n == 0:
+                while self.rfile.readline().strip():  # optional trailers, then the final CRLF
+                    pass
+                return bytes(body)
+        self.close_connection = True
+        self.reply(413, b"Request body too large", [("Content-Type", "text/plain; charset=utf-8")])
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's default backlog of 5 resets bursts of concurrent connections
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not our error
+            log.exception("error while serving %s", client_address)
+
+
+class LocalHost:
+    """Serve a FunctionApp's HTTP triggers under /{route_prefix}/ and run its timers; see the module docstring."""
+
+    def __init__(self, app: func.FunctionApp, *, host: str = "127.0.0.1", port: int = 7071,
+                 route_prefix: str = "api", function_key: str | None = None, static_root: Path | None = None,
+                 run_timers: bool = True):
+        self.app, self.host, self.port, self.function_key, self.run_timers = app, host, port, function_key, run_timers
+        self.prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
+        self.static_root = Path(static_root).resolve() if static_root else None
+        self.routes: list[Route] = []
+        self.timer_specs: list[tuple] = []
+        for fn in app_functions(app):
+            trigger = next((b for b in fn.get_bindings_dict()["bindings"] if _value(b["type"]).endswith("Trigger")), {})
+            kind = _value(trigger.get("type"))
+            if kind == "httpTrigger":
+                self.routes.append(Route(fn, trigger))
+            elif kind == "timerTrigger":
+                self.timer_specs.append((fn, trigger))
+            else:
+                log.warning("function %r: trigger %r is not supported by the local host; skipped",
+                            fn.get_function_name(), kind)
+        self.routes.sort(key=lambda r: r.rank)
+        self.timers: list[Timer] = []
+        self._server: _Server | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        if not self._server:
+            raise RuntimeError("LocalHost is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> LocalHost:
+        timers = [Timer(fn, b) for fn, b in self.timer_specs] if self.run_timers else []  # bad schedule: raise now
+        handler = type("Handler", (_Handler,), {"localhost": self})
+        self._server = _Server((self.host, self.port), handler)
+        self._stopping.clear()
+        threading.Thread(target=self._server.serve_forever, name="localhost-http", daemon=True).start()
+        for timer in timers:
+            timer.thread = threading.Thread(target=timer.loop, args=(self._stopping,), daemon=True,
+                                            name=f"timer-{timer.name}")
+            timer.thread.start()
+        self.timers = timers
+        log.info("local host on %s (%d HTTP, %d timer functions)", self.url, len(self.routes), len(timers))
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        for timer in self.timers:
+            timer.thread.join(timeout)
+        self.timers, self._server = [], None
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def dispatch(self, h: _Handler) -> None:
+        path = urlsplit(h.path).path
+        if self.prefix and not (path.lower() + "/").startswith(self.prefix.lower() + "/"):
+            return self.serve_static(h, path)
+        rest = path[len(self.prefix):] or "/"
+        matches = [(r, params) for r in self.routes if (params := r.match(rest)) is not None]
+        allowed = [(r, p) for r, p in matches if not r.methods or h.command in r.methods]
+        if not allowed:
+            if matches:
+                allow = ", ".join(sorted(set().union(*(r.methods for r, _ in matches))))
+                return h.reply(405, headers=[("Allow", allow)])
+            return self.serve_static(h, path) if not self.prefix else h.reply(404)
+        route, route_params = allowed[0]
+        if not self.authorized(h, route):
+            return h.reply(401)
+        body = h.read_body()
+        if body is None:
+            return
+        headers: dict[str, str] = {}
+        for name, value in h.headers.items():
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        params: dict[str, str] = {}
+        for k, v in parse_qsl(urlsplit(h.path).query, keep_blank_values=True):
+            params.setdefault(k, v)
+        url = f"http://{h.headers.get('Host') or self.url.split('//')[1]}{h.path}"
+        req = func.HttpRequest(h.command, url, headers=headers, params=params, route_params=route_params, body=body)
+        try:
+            resp = _call(route.fn, {route.binding_name: req})
+        except Exception:
+            log.exception("Executed 'Functions.%s' (Failed)", route.name)  # logged, never sent
+            return h.reply(500, b"Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+        if not isinstance(resp, func.HttpResponse):  # the worker also accepts a plain str
+            resp = func.HttpResponse(resp, status_code=200 if resp else 204)
+        out = list(resp.headers.items())
+        if not any(n.lower() == "content-type" for n, _ in out):  # as the Python worker does
+            mt = resp.mimetype
+            out.append(("Content-Type", f"{mt}; charset={resp.charset}" if mt.startswith("text/") else mt))
+        h.reply(resp.status_code, resp.get_body(), out)
+
+    def authorized(self, h: _Handler, route: Route) -> bool:
+        if route.auth == "anonymous":
+            return True
+        if not self.function_key:
+            return False
+        key = self.function_key.encode()
+        given = [h.headers.get("x-functions-key")]
+        given += [v for k, v in parse_qsl(urlsplit(h.path).query) if k == "code"]
+        return any(g is not None and hmac.compare_digest(g.encode(), key) for g in given)
+
+    def serve_static(self, h: _Handler, path: str) -> None:
+        try:
+            target = (self.static_root / unquote(path).lstrip("/")).resolve() if self.static_root else None
+        except (OSError, ValueError):  # e.g. an embedded NUL
+            target = None
+        if not target or h.command not in ("GET", "HEAD") or not target.is_relative_to(self.static_root):
+            return h.reply(404)
+        if target.is_dir():
+            if not path.endswith("/"):
+                return h.reply(301, headers=[("Location", path + "/")])
+            target = target / "index.html"
+        if not target.is_file():
+            return h.reply(404)
+        ctype = CONTENT_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or \
+            "application/octet-stream"
+        if ctype.startswith("text/") or ctype.endswith(("json", "xml", "javascript")):
+            ctype += "; charset=utf-8"
+        h.reply(200, target.read_bytes(), [("Content-Type", ctype)])

@@ -1,0 +1,97 @@
+"""The incident service: what admins and the public can do with the log, on top of any store."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .models import MUTABLE_FIELDS, IncidentChange, NewIncident, PublicIncident, State
+from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, StoreUnavailable, Stored
+from .workflow import apply_change, open_incident
+
+PUBLIC_WINDOW = timedelta(days=30)
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids get read aloud on calls
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_incident_id(now: datetime) -> str:
+    """Short enough to type at 3 a.m.: inc-20261126-k7m2qx."""
+    return f"inc-{now:%Y%m%d}-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True)
+class PublicFeed:
+    incidents: list[PublicIncident]
+    since: datetime
+    since_clamped: bool
+    next_token: str | None
+
+
+class IncidentService:
+    def __init__(
+        self,
+        store: IncidentStore,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        conflict_attempts: int = 200,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.conflict_attempts = conflict_attempts
+
+    def create(self, body: NewIncident, *, author: str) -> Stored:
+        now = self.clock()
+        for _ in range(5):
+            incident = open_incident(body, incident_id=new_incident_id(now), author=author, now=now)
+            try:
+                return self.store.add(incident)
+            except AlreadyExists:
+                continue  # a random id collided; draw another
+        raise StoreUnavailable("could not allocate a unique incident id")
+
+    def get(self, incident_id: str) -> Stored:
+        return self.store.get(incident_id)
+
+    def find(self, query: IncidentQuery) -> Page:
+        return self.store.find(query)
+
+    def change(self, incident_id: str, change: IncidentChange, *, author: str, if_match: str | None = None) -> Stored:
+        """Apply `change` as one new timeline entry. With `if_match`, only to that version of the incident
+        (EtagMismatch otherwise); without it, re-read and re-apply on a concurrent write, so nothing is lost."""
+        for attempt in range(self.conflict_attempts):
+            current = self.store.get(incident_id)
+            if if_match is not None and current.etag != if_match:
+                raise EtagMismatch(incident_id)
+            after, update = apply_change(current.incident, change, author=author, now=self.clock())
+            before = current.incident.model_dump(mode="json", include=set(MUTABLE_FIELDS))
+            fields = after.model_dump(mode="json", include=set(MUTABLE_FIELDS))
+            changed = {k: v for k, v in fields.items() if v != before[k]}
+            try:
+                return self.store.append(incident_id, current.etag, changed, update.model_dump(mode="json"))
+            except EtagMismatch:
+                if if_match is not None:
+                    raise
+                time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
+        raise StoreUnavailable(f"incident {incident_id} is changing too often; try again")
+
+    def public_feed(self, since: datetime | None = None, *, limit: int = 50, page_token: str | None = None) -> PublicFeed:
+        """Published incidents active since `since` (at most 30 days back), newest first, public fields only."""
+        earliest = self.clock() - PUBLIC_WINDOW
+        clamped = since is None or since < earliest
+        effective = earliest if clamped else since
+        page = self.store.find(
+            IncidentQuery(state=State.published, active_since=effective, limit=limit, page_token=page_token)
+        )
+        return PublicFeed(
+            incidents=[PublicIncident.of(s.incident) for s in page.items],
+            since=effective,
+            since_clamped=clamped and since is not None,
+            next_token=page.next_token,
+        )

@@ -1,0 +1,236 @@
+"""The embedded incident store: one SQLite file (stdlib sqlite3), the default for local runs and small deployments.
+
+`incidents` holds each incident's JSON without its timeline, plus the columns `find` filters and sorts on, and a
+`version` that is bumped by every append (the ETag is derived from it). `incident_updates` holds the timeline, one
+row per entry; triggers refuse UPDATE and DELETE on it, so it is append-only even to someone with a SQL shell.
+Timestamps are the fixed-width strings of models.format_utc, so comparing strings compares times.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from .models import Incident, Severity, State, Status, format_utc
+from .store import AlreadyExists, EtagMismatch, IncidentQuery, NotFound, Page, StoreUnavailable, Stored, check_fields
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    resolved_at TEXT,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_start ON incidents (started_at, id);
+CREATE INDEX IF NOT EXISTS incidents_by_update ON incidents (updated_at);
+CREATE INDEX IF NOT EXISTS incidents_by_state ON incidents (state, status);
+CREATE TABLE IF NOT EXISTS incident_updates (
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (incident_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS incident_updates_no_update BEFORE UPDATE ON incident_updates
+BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS incident_updates_no_delete BEFORE DELETE ON incident_updates
+BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
+"""
+
+_COLUMNS = ("state", "status", "severity", "started_at", "updated_at", "resolved_at")
+_INSERT = (
+    f"INSERT INTO incidents (id, body, {', '.join(_COLUMNS)}, version)"
+    f" VALUES (?, ?, {', '.join('?' * len(_COLUMNS))}, 1)"
+)
+_UPDATE = (
+    f"UPDATE incidents SET body = ?, {', '.join(c + ' = ?' for c in _COLUMNS)}, version = version + 1"
+    " WHERE id = ? AND version = ?"
+)
+BUSY_TIMEOUT_S = 5.0
+
+
+def encode_page_token(started_at: str, incident_id: str) -> str:
+    """An opaque keyset position: the sort key of the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps([started_at, incident_id]).encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    try:
+        started_at, incident_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(started_at, str) and isinstance(incident_id, str):
+            return started_at, incident_id
+    except (binascii.Error, UnicodeError, ValueError, TypeError):
+        pass
+    raise ValueError("page_token is not valid: pass the next_token of a previous page unchanged")
+
+
+def _etag(incident_id: str, version: int) -> str:
+    return '"' + hashlib.sha256(f"{incident_id}\n{version}".encode()).hexdigest()[:20] + '"'
+
+
+def _transient(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout  # how long a write waits for another writer before StoreUnavailable
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        with self._errors():
+            db = self._db()
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    # The port
+
+    def add(self, incident: Incident) -> Stored:
+        doc = incident.model_dump(mode="json")
+        updates = doc.pop("updates")
+        with self._write() as db:
+            try:
+                db.execute(_INSERT, (incident.id, json.dumps(doc), *(doc[c] for c in _COLUMNS)))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(incident.id) from None
+            db.executemany(
+                "INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
+                [(incident.id, seq, json.dumps(u)) for seq, u in enumerate(updates, start=1)],
+            )
+        return Stored(incident, _etag(incident.id, 1))
+
+    def get(self, incident_id: str) -> Stored:
+        with self._read() as db:
+            found = self._load(db, "WHERE id = ?", [incident_id])
+        if not found:
+            raise NotFound(incident_id)
+        return found[0]
+
+    def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
+        check_fields(fields)
+        with self._write() as db:
+            row = db.execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            if row is None:
+                raise NotFound(incident_id)
+            body, version = row
+            if _etag(incident_id, version) != if_match:
+                raise EtagMismatch(incident_id)
+            doc = json.loads(body) | dict(fields)
+            db.execute(_UPDATE, (json.dumps(doc), *(doc[c] for c in _COLUMNS), incident_id, version))
+            db.execute(
+                "INSERT INTO incident_updates (incident_id, seq, body)"
+                " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
+                (incident_id, json.dumps(dict(update)), incident_id),
+            )
+            return self._load(db, "WHERE id = ?", [incident_id])[0]
+
+    def find(self, query: IncidentQuery) -> Page:
+        if query.limit < 1:
+            raise ValueError("limit must be at least 1")
+        where, params = [], []
+        for column, kind in (("state", State), ("status", Status), ("severity", Severity)):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(kind(value).value)  # kind(): also accepts the plain string
+        if query.updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(format_utc(query.updated_since))
+        if query.active_since is not None:
+            where.append("(updated_at >= ? OR status != 'resolved')")
+            params.append(format_utc(query.active_since))
+        direction, after = ("ASC", ">") if query.oldest_first else ("DESC", "<")
+        if query.page_token is not None:
+            where.append(f"(started_at, id) {after} (?, ?)")
+            params.extend(decode_page_token(query.page_token))
+        sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
+        with self._read() as db:
+            items = self._load(db, sql, [*params, query.limit + 1])
+        if len(items) <= query.limit:
+            return Page(items, None)
+        last = items[query.limit - 1].incident
+        return Page(items[: query.limit], encode_page_token(format_utc(last.started_at), last.id))
+
+    def close(self) -> None:
+        with self._lock:
+            for _, db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # Plumbing
+
+    def _load(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[Stored]:
+        rows = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
+        timelines: dict[str, list[Any]] = {row[0]: [] for row in rows}
+        if rows:
+            marks = ", ".join("?" * len(rows))
+            for incident_id, body in db.execute(
+                f"SELECT incident_id, body FROM incident_updates WHERE incident_id IN ({marks})"
+                " ORDER BY incident_id, seq",
+                list(timelines),
+            ):
+                timelines[incident_id].append(json.loads(body))
+        return [
+            Stored(Incident.model_validate(json.loads(body) | {"updates": timelines[i]}), _etag(i, version))
+            for i, body, version in rows
+        ]
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # One connection per thread; check_same_thread=False only so that close() may close them all.
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, and much faster
+            with self._lock:
+                # A threading HTTP server starts a thread per connection: close what finished threads left open.
+                for thread, other in [t for t in self._connections if not t[0].is_alive()]:
+                    other.close()
+                    self._connections.remove((thread, other))
+                self._connections.append((threading.current_thread(), db))
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if _transient(exc):
+                raise StoreUnavailable(f"SQLite database {self.path} is busy: {exc}") from exc
+            raise
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            db = self._db()
+            db.execute(begin)
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock on upgrade
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN")  # one snapshot for the incident rows and their timelines

@@ -1,0 +1,129 @@
+"""The incident workflow: how an incident is opened and how a change becomes exactly one new timeline entry.
+
+Pure functions over the models: no clock, no store, no HTTP. The service passes `now` and the author in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .models import (
+    MAX_UPDATES,
+    Incident,
+    IncidentChange,
+    NewIncident,
+    State,
+    Status,
+    Update,
+    Visibility,
+)
+
+FLOW = " -> ".join(s.value for s in Status)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class WorkflowError(Exception):
+    """A change the workflow does not allow in the incident's current state (HTTP 409)."""
+
+
+class NothingToChange(ValueError):
+    """A change request that would change nothing (HTTP 422)."""
+
+
+def open_incident(body: NewIncident, *, incident_id: str, author: str, now: datetime) -> Incident:
+    if body.started_at and body.started_at > now + CLOCK_SKEW:
+        raise ValueError("started_at is in the future")
+    draft = body.state == State.draft.value
+    first = Update(
+        id="u1",
+        at=now,
+        status=body.status,
+        severity=body.severity,
+        message=body.public_message,
+        note=body.note,
+        changes=["opened"],
+        author=author,
+        visibility=Visibility.internal if draft else Visibility.public,
+    )
+    return Incident(
+        id=incident_id,
+        title=body.title,
+        severity=body.severity,
+        status=body.status,
+        state=State(body.state),
+        public_message=body.public_message,
+        components=body.components,
+        started_at=body.started_at or now,
+        updated_at=now,
+        acknowledged_at=None if draft else now,
+        resolved_at=now if body.status is Status.resolved else None,
+        updates=[first],
+    )
+
+
+def apply_change(incident: Incident, change: IncidentChange, *, author: str, now: datetime) -> tuple[Incident, Update]:
+    """The incident after `change`, and the one timeline entry that records it."""
+    if incident.state is State.dismissed:
+        raise WorkflowError(f"Incident {incident.id} was dismissed; a dismissed incident cannot change.")
+    if len(incident.updates) >= MAX_UPDATES:
+        raise WorkflowError(
+            f"Incident {incident.id} has reached {MAX_UPDATES} updates; open a follow-up incident instead."
+        )
+
+    fields: dict[str, Any] = _status_fields(incident, change, now)
+    for name in ("severity", "title", "public_message", "components"):
+        value = getattr(change, name)
+        if value is not None and value != getattr(incident, name):
+            fields[name] = value
+    changed = [name for name in fields if name != "resolved_at"]
+    if change.reopen:
+        changed.append("reopened")
+
+    if not changed and change.public_message is None and change.note is None:
+        raise NothingToChange(
+            "Nothing would change: send at least one of status, severity, title, public_message, components or note."
+        )
+
+    public = incident.state is State.published and (bool(changed) or change.public_message is not None)
+    if incident.acknowledged_at is None and incident.state is State.published:
+        fields["acknowledged_at"] = now
+    fields["updated_at"] = now
+
+    after = incident.model_copy(update=fields)
+    update = Update(
+        id=f"u{len(incident.updates) + 1}",
+        at=now,
+        status=after.status,
+        severity=after.severity,
+        message=change.public_message,
+        note=change.note,
+        changes=changed,
+        author=author,
+        visibility=Visibility.public if public else Visibility.internal,
+    )
+    return after.model_copy(update={"updates": [*incident.updates, update]}), update
+
+
+def _status_fields(incident: Incident, change: IncidentChange, now: datetime) -> dict[str, Any]:
+    current, wanted = incident.status, change.status
+    if change.reopen:
+        if current is not Status.resolved:
+            raise WorkflowError(f"Incident {incident.id} is {current.value}, not resolved; only a resolved incident "
+                                "can be reopened.")
+        target = wanted or Status.investigating
+        if target is Status.resolved:
+            raise WorkflowError("To reopen an incident, give the status it goes back to, e.g. investigating.")
+        return {"status": target, "resolved_at": None}
+    if wanted is None or wanted is current:
+        return {}
+    if current is Status.resolved:
+        raise WorkflowError(
+            f'Incident {incident.id} is resolved. To reopen it, send {{"reopen": true, "status": "{wanted.value}"}}.'
+        )
+    if wanted.rank < current.rank:
+        raise WorkflowError(
+            f"Incident {incident.id} cannot move back from {current.value} to {wanted.value}: "
+            f"incidents only move forward ({FLOW})."
+        )
+    return {"status": wanted, "resolved_at": now} if wanted is Status.resolved else {"status": wanted}

@@ -1,0 +1,75 @@
+"""The Function App served over real HTTP on loopback by the local host, on the store under test.
+
+The clock is injected through the composition root so tests can move time; everything else is real: HTTP, the
+registered functions, the token validator (with a development key) and the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from incidents import bootstrap
+from incidents.auth import mint_token
+from incidents.localhost import LocalHost
+from incidents.settings import load_settings
+
+FUNCTION_KEY = "test-function-key"
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Api:
+    url: str  # http://127.0.0.1:port
+    settings: object
+    clock: Clock
+    dev_key: Path
+
+    def token(self, role: str = "platform-admin", **claims) -> str:
+        s = self.settings
+        return mint_token(self.dev_key, issuer=s.token_issuer, audience=s.token_audience, roles=[role], **claims)
+
+    def headers(self, role: str = "platform-admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+    def request(self, method: str, path: str, *, role: str | None = "platform-admin", **kwargs) -> requests.Response:
+        headers = {**(self.headers(role) if role else {}), **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}/api/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs)
+
+    def create(self, **body) -> dict:
+        body = {"title": "Login is failing", "severity": "sev1", "public_message": "We are investigating.", **body}
+        response = self.request("POST", "v1/admin/incidents", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def api(store, dev_key: Path, clock: Clock) -> Iterator[Api]:
+    import function_app
+
+    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY})
+    bootstrap.use(bootstrap.build(settings, store=store, clock=clock))
+    try:
+        with LocalHost(function_app.app, port=0, function_key=FUNCTION_KEY, run_timers=False) as host:
+            yield Api(host.url, settings, clock, dev_key)
+    finally:
+        bootstrap.use(None)
