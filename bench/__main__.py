@@ -1,26 +1,11 @@
 """Benchmark: seed a fresh store, serve function_app.app through LocalHost on 127.0.0.1, measure over real HTTP.
 
-Per store: seed N incidents through the store port (started over the last 365 days, the ~3% still open in the last
-week; ~5% drafts, ~2% dismissed, the rest published and resolved; 1-5 timeline entries each), then time
-`GET /api/v1/public/incidents` and `PATCH /api/v1/admin/incidents/{id}` (a note on a random open incident) from
-`--concurrency` client threads. The clients share the host's process (and GIL), so latencies include their cost.
-Then cold import of `azure.functions` and `function_app` in fresh interpreters.
+Per store: seed N incidents through the store port (see make_incidents), then time `GET /api/v1/public/incidents`
+and `PATCH /api/v1/admin/incidents/{id}` (a note on a random open incident) from `--concurrency` client threads.
+The clients share the host's process (and GIL), so latencies include their cost. Then cold import, in fresh
+interpreters, of `azure.functions` and of `function_app`.
 """
-
-from __future__ import annotations
-
-import argparse
-import contextlib
-import itertools
-import json
-import random
-import statistics
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-import warnings
+import argparse, contextlib, itertools, json, random, statistics, subprocess, sys, tempfile, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,30 +15,33 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 HEAVY = ("azure.cosmos", "azure.storage", "jinja2", "pydantic", "jwt")  # must not load with function_app
+SEVERITIES = ["sev1", "sev2", "sev2", "sev3", "sev3"]
+ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 COMPONENTS = ["API", "Portal", "Payments", "Login", "Search", "Notifications", "Storage", "Reports"]
 IMPORT_SNIPPET = ("import json, sys, time; t = time.perf_counter(); import {module}; t = time.perf_counter() - t; "
                   "print(json.dumps([t * 1000, len(sys.modules), [h for h in {heavy!r} if h in sys.modules]]))")
 
 
 def make_incidents(n: int, now: datetime, rng: random.Random) -> tuple[list, list[str]]:
-    """N incidents built by the workflow itself, and the ids of the open published ones."""
+    """N incidents built by the workflow, and the ids of the open ones: started over the last 365 days (the ~3% still
+    open, published, in the last week), ~5% drafts, ~2% dismissed, the rest published and resolved; 1-5 entries."""
     from incidents.models import IncidentChange, NewIncident, State, Status
     from incidents.workflow import apply_change, open_incident
 
     incidents, open_ids, ids = [], [], set()
     for _ in range(n):
-        roll = rng.random()
+        roll = rng.random() if incidents else 0.0  # the first is open, so there is always one to PATCH
         kind = "open" if roll < 0.03 else "draft" if roll < 0.08 else "dismissed" if roll < 0.10 else "resolved"
         start = now - timedelta(days=rng.uniform(0, 7 if kind == "open" else 365))
-        while (incident_id := f"inc-{start:%Y%m%d}-" + "".join(rng.choices("abcdefghjkmnpqrstuvwxyz23456789", k=6))) in ids:
-            pass
+        while (incident_id := f"inc-{start:%Y%m%d}-" + "".join(rng.choices(ID_ALPHABET, k=6))) in ids:
+            pass  # drawn again: ids must be unique
         ids.add(incident_id)
         entries = rng.randint(1, 5)
         body = NewIncident(
-            title=f"{rng.choice(COMPONENTS)} is degraded", severity=rng.choice(["sev1", "sev2", "sev2", "sev3", "sev3"]),
-            public_message="We are investigating reports of errors.", components=rng.sample(COMPONENTS, rng.randint(0, 3)),
+            title=f"{rng.choice(COMPONENTS)} is degraded", public_message="We are investigating reports of errors.",
+            severity=rng.choice(SEVERITIES), components=rng.sample(COMPONENTS, rng.randint(0, 3)), started_at=start,
             status="resolved" if kind == "resolved" and entries == 1 else "investigating",
-            state="draft" if kind in ("draft", "dismissed") else "published", started_at=start,
+            state="draft" if kind in ("draft", "dismissed") else "published",
         )
         incident, at = open_incident(body, incident_id=incident_id, author="bench-seed", now=start), start
         for step in range(2, entries + 1):
@@ -87,15 +75,13 @@ def measure(n: int, concurrency: int, call) -> dict:
                 if response.status_code >= 400:
                     failures.append(f"{response.status_code} {response.text[:200]}")
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: worker(), range(concurrency)))  # re-raises a worker's exception
     wall = time.perf_counter() - started
+    p95 = statistics.quantiles(latencies, n=20)[18]
     return {"n": n, "errors": len(failures), "first_error": failures[0] if failures else None,
-            "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(statistics.quantiles(latencies, n=20)[18], 1),
+            "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(p95, 1),
             "max_ms": round(max(latencies), 1), "req_per_s": round(n / wall, 1)}
 
 
@@ -109,7 +95,8 @@ def cosmos_emulator(tmp: Path):
         raise SystemExit(f"{PACKAGE.relative_to(ROOT)} is missing: run `npm ci` (or `make bench`)")
     log = tmp / "cosmos_server.log"
     with log.open("w") as stderr:  # port 0: the server picks a free port and names it in its ready line
-        process = subprocess.Popen(["node", str(LAUNCHER), "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        process = subprocess.Popen(["node", str(LAUNCHER), "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+                                   text=True)
     try:
         line = _ready_line(process)  # bounded by the module's START_TIMEOUT_S
         if "ready" not in line:
@@ -130,13 +117,12 @@ def open_store(name: str, tmp: Path):
     with contextlib.ExitStack() as stack:
         if name == "sqlite":
             from incidents.store_sqlite import SqliteStore
-
             store = SqliteStore(tmp / "bench.sqlite3")
         else:
             from incidents.store_cosmos import CosmosStore
-
             emulator = stack.enter_context(cosmos_emulator(tmp))
-            store = CosmosStore(emulator.endpoint, "bench", "incidents", key=emulator.key, verify_tls=emulator.verify_tls)
+            store = CosmosStore(emulator.endpoint, "bench", "incidents", key=emulator.key,
+                                verify_tls=emulator.verify_tls)
         stack.callback(store.close)
         yield store
 
@@ -151,10 +137,12 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     rng = random.Random(2026)
     started = time.perf_counter()
     incidents, open_ids = make_incidents(args.incidents, datetime.now(timezone.utc), rng)
-    result = {"incidents": len(incidents), "open_incidents": len(open_ids), "build_s": round(time.perf_counter() - started, 2)}
+    result = {"incidents": len(incidents), "open_incidents": len(open_ids),
+              "build_s": round(time.perf_counter() - started, 2)}
     dev_key = create_dev_key(tmp / "dev-signing-key.pem")
     settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key"})
-    token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience, roles=["platform-admin"])
+    token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience,
+                       roles=[settings.auth_admin_role])
     with open_store(name, tmp) as store:
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -186,14 +174,14 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
 
 
 def cold_import(runs: int = 7) -> dict:
-    results = {}
-    for module in ("azure.functions", "function_app"):
+    """Each module imported in `runs` fresh interpreters, the two interleaved so that machine noise hits both."""
+    samples: dict[str, list] = {"azure.functions": [], "function_app": []}
+    for _, module in itertools.product(range(runs), samples):
         command = [sys.executable, "-c", IMPORT_SNIPPET.format(module=module, heavy=HEAVY)]
-        samples = [json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
-                                             check=True).stdout) for _ in range(runs)]
-        results[module] = {"median_ms": round(statistics.median(s[0] for s in samples), 1),
-                           "modules": samples[0][1], "heavy_loaded": samples[0][2]}
-    return results
+        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+        samples[module].append(json.loads(out))
+    return {module: {"median_ms": round(statistics.median(s[0] for s in runs_), 1), "modules": runs_[0][1],
+                     "heavy_loaded": sorted(set().union(*(s[2] for s in runs_)))} for module, runs_ in samples.items()}
 
 
 def print_table(report: dict) -> None:
@@ -229,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report = {"config": vars(args), "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "stores": {}}
     for name in stores:
-        print(f"{name}: seeding {args.incidents} incidents, then {args.requests} requests per operation ...", flush=True)
+        print(f"{name}: seeding {args.incidents} incidents, then {args.requests} requests per operation", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             report["stores"][name] = bench_store(name, args, Path(tmp))
     print("cold import ...", flush=True)

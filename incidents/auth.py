@@ -83,11 +83,10 @@ class JwksKeys:
             raise Unauthenticated("the token has no key id (kid) in its header")
         with self._lock:  # held while fetching, so concurrent requests wait for one fetch instead of each making one
             now = self._clock()
-            if self._keys is None:
+            stale = self._keys is None or now - self._fetched_at >= self.cache_seconds or kid not in self._keys
+            may_fetch = self._keys is None or now - self._attempted_at >= self.refetch_interval
+            if stale and may_fetch:
                 self._refresh(now)
-            elif now - self._fetched_at >= self.cache_seconds or kid not in self._keys:
-                if now - self._attempted_at >= self.refetch_interval:
-                    self._refresh(now)
             assert self._keys is not None
             key = self._keys.get(kid)
         if key is None:

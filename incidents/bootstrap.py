@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .settings import Settings
     from .auth import TokenValidator
     from .service import IncidentService
+    from .settings import Settings
     from .store import IncidentStore
 
 
@@ -67,6 +67,8 @@ def build_store(settings: Settings) -> IncidentStore:
             settings.cosmos_container,
             key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
             verify_tls=settings.cosmos_verify_tls,
+            # A managed identity's data-plane role cannot create databases: infrastructure/ provisions them.
+            create_if_missing=settings.cosmos_key is not None,
         )
     from .store_sqlite import SqliteStore
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100
 PUBLIC_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30"
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS", "Access-Control-Max-Age": "86400"}
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS",
+        "Access-Control-Max-Age": "86400"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
@@ -54,7 +55,7 @@ def _as_problem(exc: Exception) -> Problem:
 
     from .auth import AuthUnavailable, Forbidden, Unauthenticated
     from .settings import SettingsError
-    from .store import EtagMismatch, NotFound, StoreUnavailable
+    from .store import EtagMismatch, IncidentTooLarge, NotFound, StoreUnavailable
     from .workflow import NothingToChange, WorkflowError
 
     retry_later = {"Retry-After": "5"}
@@ -69,6 +70,8 @@ def _as_problem(exc: Exception) -> Problem:
             return Problem(422, str(exc))
         case WorkflowError():
             return Problem(409, str(exc))
+        case IncidentTooLarge():
+            return Problem(409, "This incident cannot hold more updates; open a follow-up incident instead.")
         case NotFound():
             return Problem(404, f"There is no incident with id '{exc}'.")
         case EtagMismatch():

@@ -10,7 +10,18 @@ other than the trigger are not supplied.
 """
 from __future__ import annotations
 
-import asyncio, hmac, inspect, json, logging, mimetypes, os, re, sys, threading, time, weakref
+import asyncio
+import hmac
+import inspect
+import json
+import logging
+import mimetypes
+import os
+import re
+import sys
+import threading
+import time
+import weakref
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

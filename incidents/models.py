@@ -6,7 +6,7 @@ Plain pydantic v2; nothing here knows about Azure, HTTP or storage.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,13 +26,13 @@ MAX_UPDATES = 500
 MAX_COMPONENTS = 50
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     sev1 = "sev1"
     sev2 = "sev2"
     sev3 = "sev3"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The workflow, in order: an incident only moves forward (skips allowed) unless reopened."""
 
     investigating = "investigating"
@@ -45,13 +45,13 @@ class Status(str, Enum):
         return list(Status).index(self)
 
 
-class State(str, Enum):
+class State(StrEnum):
     draft = "draft"  # made by an alert, waiting for an admin; never public
     published = "published"
     dismissed = "dismissed"  # never public
 
 
-class Visibility(str, Enum):
+class Visibility(StrEnum):
     public = "public"
     internal = "internal"
 

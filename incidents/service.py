@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .models import MUTABLE_FIELDS, IncidentChange, NewIncident, PublicIncident, State
-from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, StoreUnavailable, Stored
+from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, Stored, StoreUnavailable
 from .workflow import apply_change, open_incident
 
 PUBLIC_WINDOW = timedelta(days=30)
@@ -81,7 +81,9 @@ class IncidentService:
                 time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
         raise StoreUnavailable(f"incident {incident_id} is changing too often; try again")
 
-    def public_feed(self, since: datetime | None = None, *, limit: int = 50, page_token: str | None = None) -> PublicFeed:
+    def public_feed(
+        self, since: datetime | None = None, *, limit: int = 50, page_token: str | None = None
+    ) -> PublicFeed:
         """Published incidents active since `since` (at most 30 days back), newest first, public fields only."""
         earliest = self.clock() - PUBLIC_WINDOW
         clamped = since is None or since < earliest

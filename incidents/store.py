@@ -6,12 +6,15 @@ what makes `updates` append-only in every adapter. Every adapter passes tests/in
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .models import MUTABLE_FIELDS, Incident, Severity, State, Status
+from .models import MUTABLE_FIELDS, Incident, Severity, State, Status, format_utc
 
 
 class StoreError(Exception):
@@ -28,6 +31,10 @@ class AlreadyExists(StoreError):
 
 class EtagMismatch(StoreError):
     """Someone else changed the incident since it was read."""
+
+
+class IncidentTooLarge(StoreError):
+    """The store cannot hold a bigger incident (Cosmos DB caps a document at 2 MB)."""
 
 
 class StoreUnavailable(StoreError):
@@ -79,3 +86,26 @@ def check_fields(fields: Mapping[str, Any]) -> None:
     unknown = set(fields) - set(MUTABLE_FIELDS)
     if unknown:
         raise ValueError(f"these incident fields cannot be changed in place: {sorted(unknown)}")
+
+
+def encode_page_token(started_at: str, incident_id: str) -> str:
+    """An opaque keyset position: the sort key of the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps([started_at, incident_id]).encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    try:
+        started_at, incident_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(started_at, str) and isinstance(incident_id, str):
+            return started_at, incident_id
+    except (binascii.Error, UnicodeError, ValueError, TypeError):
+        pass
+    raise ValueError("page_token is not valid: pass the next_token of a previous page unchanged")
+
+
+def page_of(items: list[Stored], limit: int) -> Page:
+    """One page from up to limit + 1 items read in order: the extra item only says that there is a next page."""
+    if len(items) <= limit:
+        return Page(items, None)
+    last = items[limit - 1].incident
+    return Page(items[:limit], encode_page_token(format_utc(last.started_at), last.id))

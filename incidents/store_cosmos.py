@@ -32,8 +32,19 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
 from .models import Incident, Severity, State, Status, format_utc
-from .store import AlreadyExists, EtagMismatch, IncidentQuery, NotFound, Page, StoreUnavailable, Stored, check_fields
-from .store_sqlite import decode_page_token, encode_page_token
+from .store import (
+    AlreadyExists,
+    EtagMismatch,
+    IncidentQuery,
+    IncidentTooLarge,
+    NotFound,
+    Page,
+    Stored,
+    StoreUnavailable,
+    check_fields,
+    decode_page_token,
+    page_of,
+)
 
 INDEXING_POLICY = {
     "indexingMode": "consistent",
@@ -50,9 +61,9 @@ _BY_STATUS: dict[int, type[Exception]] = {
     404: NotFound,
     409: AlreadyExists,
     412: EtagMismatch,
+    413: IncidentTooLarge,  # a document is capped at 2 MB
     408: StoreUnavailable,
     429: StoreUnavailable,  # only after the SDK's own retries
-    503: StoreUnavailable,
 }
 
 
@@ -61,7 +72,8 @@ def _mapped(what: str) -> Iterator[None]:
     try:
         yield
     except exceptions.CosmosHttpResponseError as exc:
-        error = _BY_STATUS.get(exc.status_code or 0)
+        status = exc.status_code or 0
+        error = _BY_STATUS.get(status) or (StoreUnavailable if status >= 500 else None)
         if error is None:
             raise
         raise error(f"{what}: Cosmos DB answered {exc.status_code}") from exc
@@ -151,10 +163,7 @@ class CosmosStore:
                 _stored(doc)
                 for doc in self._container.query_items(sql, parameters=params, enable_cross_partition_query=True)
             ]
-        if len(items) <= query.limit:
-            return Page(items, None)
-        last = items[query.limit - 1].incident
-        return Page(items[: query.limit], encode_page_token(format_utc(last.started_at), last.id))
+        return page_of(items, query.limit)
 
     def close(self) -> None:
         self._client.close()

@@ -8,8 +8,6 @@ Timestamps are the fixed-width strings of models.format_utc, so comparing string
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import sqlite3
@@ -20,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from .models import Incident, Severity, State, Status, format_utc
-from .store import AlreadyExists, EtagMismatch, IncidentQuery, NotFound, Page, StoreUnavailable, Stored, check_fields
+from .store import (
+    AlreadyExists,
+    EtagMismatch,
+    IncidentQuery,
+    NotFound,
+    Page,
+    Stored,
+    StoreUnavailable,
+    check_fields,
+    decode_page_token,
+    page_of,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -59,21 +68,6 @@ _UPDATE = (
     " WHERE id = ? AND version = ?"
 )
 BUSY_TIMEOUT_S = 5.0
-
-
-def encode_page_token(started_at: str, incident_id: str) -> str:
-    """An opaque keyset position: the sort key of the last item of a page."""
-    return base64.urlsafe_b64encode(json.dumps([started_at, incident_id]).encode()).decode()
-
-
-def decode_page_token(token: str) -> tuple[str, str]:
-    try:
-        started_at, incident_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(started_at, str) and isinstance(incident_id, str):
-            return started_at, incident_id
-    except (binascii.Error, UnicodeError, ValueError, TypeError):
-        pass
-    raise ValueError("page_token is not valid: pass the next_token of a previous page unchanged")
 
 
 def _etag(incident_id: str, version: int) -> str:
@@ -161,10 +155,7 @@ class SqliteStore:
         sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
         with self._read() as db:
             items = self._load(db, sql, [*params, query.limit + 1])
-        if len(items) <= query.limit:
-            return Page(items, None)
-        last = items[query.limit - 1].incident
-        return Page(items[: query.limit], encode_page_token(format_utc(last.started_at), last.id))
+        return page_of(items, query.limit)
 
     def close(self) -> None:
         with self._lock:

@@ -24,7 +24,6 @@ from incidents.settings import DEV_AUDIENCE, DEV_ISSUER, load_settings
 from tests.support.identity import ADMIN_ROLE, TEST_AUDIENCE, TEST_ISSUER, entra_environ
 
 
-
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -85,7 +84,8 @@ def test_garbage_token_is_unauthenticated(validator, token):
 
 
 def test_expired_token(validator, token_factory):
-    token = token_factory(iat=now() - timedelta(hours=2), nbf=now() - timedelta(hours=2), exp=now() - timedelta(hours=1))
+    two_hours_ago = now() - timedelta(hours=2)
+    token = token_factory(iat=two_hours_ago, nbf=two_hours_ago, exp=now() - timedelta(hours=1))
     assert rejected(validator, bearer(token), token) == "the token has expired"
 
 

@@ -77,7 +77,7 @@ def test_a_note_alone_is_an_internal_entry_and_changes_no_public_field():
 
 
 def test_a_repeated_public_message_is_a_public_update_even_if_unchanged():
-    after, update = apply_change(opened(), IncidentChange(public_message="We are investigating."), author="bo", now=LATER)
+    _, update = apply_change(opened(), IncidentChange(public_message="We are investigating."), author="bo", now=LATER)
     assert update.visibility is Visibility.public and update.message == {"en": "We are investigating."}
 
 
