@@ -5,7 +5,9 @@ Keep this file free of rules, settings, clients and heavy imports: every cold st
 
 import azure.functions as func
 
+from incidents.alert_functions import blueprint as alert_intake
 from incidents.http_api import blueprint as incident_api
 
 app = func.FunctionApp()
 app.register_functions(incident_api)
+app.register_functions(alert_intake)

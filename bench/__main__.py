@@ -5,7 +5,18 @@ and `PATCH /api/v1/admin/incidents/{id}` (a note on a random open incident) from
 The clients share the host's process (and GIL), so latencies include their cost. Then cold import, in fresh
 interpreters, of `azure.functions` and of `function_app`.
 """
-import argparse, contextlib, itertools, json, random, statistics, subprocess, sys, tempfile, time, warnings
+
+import argparse
+import contextlib
+import itertools
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -79,7 +90,7 @@ def measure(n: int, concurrency: int, call) -> dict:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: worker(), range(concurrency)))  # re-raises a worker's exception
     wall = time.perf_counter() - started
-    p95 = statistics.quantiles(latencies, n=20)[18]
+    p95 = statistics.quantiles(latencies, n=20)[18] if n > 1 else latencies[0]
     return {"n": n, "errors": len(failures), "first_error": failures[0] if failures else None,
             "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(p95, 1),
             "max_ms": round(max(latencies), 1), "req_per_s": round(n / wall, 1)}
@@ -87,42 +98,24 @@ def measure(n: int, concurrency: int, call) -> dict:
 
 @contextlib.contextmanager
 def cosmos_emulator(tmp: Path):
-    """The tests' emulator. tests/support/cosmos_emulator.py exposes only a pytest fixture, so this repeats its few
-    start/stop lines around the module's own pieces (launcher, ready-line reader, CosmosEmulator)."""
-    from tests.support.cosmos_emulator import LAUNCHER, PACKAGE, CosmosEmulator, _ready_line
+    """The tests' emulator, started the same way."""
+    from tests.support.cosmos_emulator import EmulatorUnavailable, run_emulator
 
-    if not PACKAGE.is_dir():
-        raise SystemExit(f"{PACKAGE.relative_to(ROOT)} is missing: run `npm ci` (or `make bench`)")
-    log = tmp / "cosmos_server.log"
-    with log.open("w") as stderr:  # port 0: the server picks a free port and names it in its ready line
-        process = subprocess.Popen(["node", str(LAUNCHER), "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True)
     try:
-        line = _ready_line(process)  # bounded by the module's START_TIMEOUT_S
-        if "ready" not in line:
-            raise SystemExit(f"the Cosmos emulator did not start: {line!r}\n{log.read_text()}")
-        yield CosmosEmulator(line.split()[-1])
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+        with run_emulator(tmp / "cosmos_server.log") as emulator:
+            yield emulator
+    except EmulatorUnavailable as exc:
+        raise SystemExit(f"{exc}: run `npm ci` (or `make bench`)") from None
 
 
 @contextlib.contextmanager
 def open_store(name: str, tmp: Path):
+    """A new empty store, made as the tests make theirs: SQLite in `tmp`, or a new container in the emulator."""
+    from tests.support.stores import make_store
+
     with contextlib.ExitStack() as stack:
-        if name == "sqlite":
-            from incidents.store_sqlite import SqliteStore
-            store = SqliteStore(tmp / "bench.sqlite3")
-        else:
-            from incidents.store_cosmos import CosmosStore
-            emulator = stack.enter_context(cosmos_emulator(tmp))
-            store = CosmosStore(emulator.endpoint, "bench", "incidents", key=emulator.key,
-                                verify_tls=emulator.verify_tls)
+        emulator = stack.enter_context(cosmos_emulator(tmp)) if name == "cosmos" else None
+        store = make_store(name, tmp_path=tmp, cosmos_emulator=emulator)
         stack.callback(store.close)
         yield store
 

@@ -115,8 +115,10 @@ class JwksKeys:
 
 
 class TokenValidator:
-    def __init__(self, issuer: str, audience: str, keys: KeySource, leeway_seconds: float = 60) -> None:
+    def __init__(self, issuer: str | tuple[str, ...], audience: str, keys: KeySource, leeway_seconds: float = 60,
+                 *, client_app_id: str | None = None) -> None:
         self.issuer, self.audience, self.keys, self.leeway = issuer, audience, keys, leeway_seconds
+        self.client_app_id = client_app_id  # when set, only tokens issued to this client app (appid / azp)
 
     def authenticate(self, authorization_header: str | None, required_role: str) -> Principal:
         if not authorization_header or not authorization_header.strip():
@@ -128,6 +130,8 @@ class TokenValidator:
         subject = claims.get("oid") or claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthenticated("the token has neither an oid nor a sub claim")
+        if self.client_app_id and self.client_app_id not in (claims.get("appid"), claims.get("azp")):
+            raise Unauthenticated("the token was not issued to the expected client application")
         name = claims.get("name") or claims.get("preferred_username") or subject
         roles = claims.get("roles")
         roles = frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
@@ -156,7 +160,7 @@ class TokenValidator:
         except jwt.InvalidAudienceError:
             detail = f"the token's audience is not {self.audience}"
         except jwt.InvalidIssuerError:
-            detail = f"the token's issuer is not {self.issuer}"
+            detail = f"the token's issuer is not {' or '.join(_as_tuple(self.issuer))}"
         except jwt.MissingRequiredClaimError as exc:
             detail = f"the token has no {exc.claim} claim"
         except jwt.InvalidSignatureError:
@@ -164,6 +168,10 @@ class TokenValidator:
         except jwt.InvalidTokenError:
             detail = "the token is not valid"
         raise Unauthenticated(detail)
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
 
 
 def _load_private_key(path: str | os.PathLike[str]) -> rsa.RSAPrivateKey:
@@ -179,6 +187,18 @@ def validator_from_settings(settings: Any) -> TokenValidator:
     else:
         keys = JwksKeys(settings.jwks_url)
     return TokenValidator(settings.token_issuer, settings.token_audience, keys)
+
+
+AZURE_MONITOR_APP_ID = "461e8683-5575-4561-ac7f-899cc907d62a"  # "AzNS AAD Webhook", which signs in action groups
+WEBHOOK_ROLE = "ActionGroupsSecureWebhook"
+
+
+def webhook_validator_from_settings(settings: Any) -> TokenValidator | None:
+    """Tokens of Azure Monitor's secure webhook, when ALERTS_AAD_AUDIENCE turns it on (None otherwise)."""
+    if not settings.alerts_aad_audience:
+        return None
+    return TokenValidator(settings.webhook_issuers, settings.alerts_aad_audience, JwksKeys(settings.webhook_jwks_url),
+                          client_app_id=AZURE_MONITOR_APP_ID)
 
 
 def create_dev_key(path: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,5 @@
-"""The composition root: builds the store, the service and the token validator from Settings, on first use.
+"""The composition root: builds the store, the services, the notifier and the token validators from Settings,
+on first use.
 
 Nothing is built at import, so a cold start pays only for what the first request needs. Tests and the local host
 hand in their own pieces with `use()`.
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .auth import TokenValidator
+    from .intake import AlertIntake
+    from .notifier import Notifier
     from .service import IncidentService
     from .settings import Settings
     from .store import IncidentStore
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     incidents: IncidentService
-    tokens: TokenValidator
+    alerts: AlertIntake
+    tokens: TokenValidator  # admins
+    webhook_tokens: TokenValidator | None  # Azure Monitor's secure webhook, when configured
 
 
 _current: Services | None = None
@@ -46,15 +51,27 @@ def use(replacement: Services | None) -> None:
         _current = replacement
 
 
-def build(settings: Settings, *, store: IncidentStore | None = None, **service_options) -> Services:
-    from .auth import validator_from_settings
+def build(settings: Settings, *, store: IncidentStore | None = None, notifier: Notifier | None = None,
+          **service_options) -> Services:
+    from datetime import timedelta
+
+    from .auth import validator_from_settings, webhook_validator_from_settings
+    from .intake import AlertIntake
+    from .notifier_slack import notifier_from_url
+    from .policy import load_policy
     from .service import IncidentService
 
-    return Services(
-        settings=settings,
-        incidents=IncidentService(store or build_store(settings), **service_options),
-        tokens=validator_from_settings(settings),
+    slack = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
+    notifier = notifier or notifier_from_url(slack)
+    incidents = IncidentService(store or build_store(settings), notifier=notifier, **service_options)
+    alerts = AlertIntake(
+        incidents, load_policy(),
+        grouping_window=timedelta(minutes=settings.alerts_grouping_minutes),
+        quiet_period=timedelta(minutes=settings.alerts_quiet_minutes),
+        public_base_url=settings.incidents_public_base_url,
     )
+    return Services(settings=settings, incidents=incidents, alerts=alerts, tokens=validator_from_settings(settings),
+                    webhook_tokens=webhook_validator_from_settings(settings))
 
 
 def build_store(settings: Settings) -> IncidentStore:

@@ -3,104 +3,23 @@ service once, and turns the result or the error into a response. The rules live 
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
 from .bootstrap import services
+from .http_common import Problem, http_function, json_body, json_response
 
 blueprint = func.Blueprint()
-log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100
 PUBLIC_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS",
         "Access-Control-Max-Age": "86400"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-
-
-class Problem(Exception):
-    """An RFC 9457 problem: the status, and a sentence that tells the caller what to fix."""
-
-    def __init__(self, status: int, detail: str, *, errors: list[dict] | None = None, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers or {}
-
-    def response(self) -> func.HttpResponse:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return func.HttpResponse(
-            json.dumps(body), status_code=self.status, headers=self.headers,
-            mimetype="application/problem+json", charset="utf-8",
-        )
-
-
-def _as_problem(exc: Exception) -> Problem:
-    from pydantic import ValidationError
-
-    from .auth import AuthUnavailable, Forbidden, Unauthenticated
-    from .settings import SettingsError
-    from .store import EtagMismatch, IncidentTooLarge, NotFound, StoreUnavailable
-    from .workflow import NothingToChange, WorkflowError
-
-    retry_later = {"Retry-After": "5"}
-    match exc:
-        case Problem():
-            return exc
-        case ValidationError():
-            errors = [{"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
-            first = errors[0]
-            return Problem(422, f"{first['field']}: {first['message']}", errors=errors)
-        case NothingToChange():
-            return Problem(422, str(exc))
-        case WorkflowError():
-            return Problem(409, str(exc))
-        case IncidentTooLarge():
-            return Problem(409, "This incident cannot hold more updates; open a follow-up incident instead.")
-        case NotFound():
-            return Problem(404, f"There is no incident with id '{exc}'.")
-        case EtagMismatch():
-            return Problem(412, "The incident changed since you read it: GET it again, re-apply your change and "
-                                "send its new ETag in If-Match.")
-        case Unauthenticated():
-            challenge = f'Bearer realm="incidents", error="invalid_token", error_description="{exc.detail}"'
-            return Problem(401, f"The bearer token was refused: {exc.detail}.", headers={"WWW-Authenticate": challenge})
-        case Forbidden():
-            return Problem(403, f"Not allowed: {exc.detail}. Ask for the role in the app registration.")
-        case StoreUnavailable() | AuthUnavailable():
-            log.warning("transient failure: %s", exc)
-            return Problem(503, "The incident log is briefly unavailable; retry in a few seconds.", headers=retry_later)
-        case SettingsError():
-            log.error("settings: %s", exc)
-            return Problem(500, "The service is not configured correctly; its operators have been told.")
-    log.exception("unexpected error")
-    return Problem(500, "Something went wrong on our side; nothing was changed. Try again, or tell the operators.")
-
-
-def _http(handler: Callable[[func.HttpRequest], func.HttpResponse]):
-    @functools.wraps(handler)
-    def run(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except Exception as exc:  # every failure leaves as problem+json, never as a stack trace
-            return _as_problem(exc).response()
-
-    return run
 
 
 def _admin(req: func.HttpRequest) -> str:
@@ -113,29 +32,8 @@ def _admin(req: func.HttpRequest) -> str:
     return app.tokens.authenticate(header, app.settings.auth_admin_role).name
 
 
-def _json_body(req: func.HttpRequest, model):
-    body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
-        raise Problem(413, f"The body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} bytes (64 KB).")
-    media_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise Problem(415, "Send the body as JSON, with the header Content-Type: application/json.")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"The body is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise Problem(400, "The body must be a JSON object.")
-    return model.model_validate(data)
-
-
-def _json(data: Any, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(data, ensure_ascii=False), status_code=status, headers=headers or {},
-                             mimetype="application/json", charset="utf-8")
-
-
 def _incident(stored, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return _json(stored.incident.model_dump(mode="json"), status, {"ETag": stored.etag, **(headers or {})})
+    return json_response(stored.incident.model_dump(mode="json"), status, {"ETag": stored.etag, **(headers or {})})
 
 
 def _incident_id(req: func.HttpRequest) -> str:
@@ -192,12 +90,12 @@ def _paged(read: Callable, *args, **kwargs):
 
 
 @blueprint.route(route="v1/admin/incidents", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@_http
+@http_function
 def create_incident(req: func.HttpRequest) -> func.HttpResponse:
     from .models import NewIncident
 
     author = _admin(req)
-    body = _json_body(req, NewIncident)
+    body = json_body(req, NewIncident)
     try:
         stored = services().incidents.create(body, author=author)
     except ValueError as exc:
@@ -207,7 +105,7 @@ def create_incident(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @blueprint.route(route="v1/admin/incidents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@_http
+@http_function
 def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     from .models import Severity, State, Status
     from .store import IncidentQuery
@@ -226,27 +124,27 @@ def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
         limit=_limit_param(req),
         page_token=req.params.get("page") or None,
     ))
-    return _json({
+    return json_response({
         "items": [s.incident.model_dump(mode="json") for s in page.items],
         "next": _next_link(req, ("state", "status", "severity", "since", "order", "limit"), page.next_token),
     })
 
 
 @blueprint.route(route="v1/admin/incidents/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@_http
+@http_function
 def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     _admin(req)
     return _incident(services().incidents.get(_incident_id(req)))
 
 
 @blueprint.route(route="v1/admin/incidents/{id}", methods=["PATCH"], auth_level=func.AuthLevel.ANONYMOUS)
-@_http
+@http_function
 def change_incident(req: func.HttpRequest) -> func.HttpResponse:
     from .models import IncidentChange
 
     author = _admin(req)
     incident_id = _incident_id(req)
-    change = _json_body(req, IncidentChange)
+    change = json_body(req, IncidentChange)
     if_match = (req.headers.get("If-Match") or "").strip() or None
     if if_match == "*":
         if_match = None  # any current version will do
@@ -256,8 +154,30 @@ def change_incident(req: func.HttpRequest) -> func.HttpResponse:
     return _incident(stored)
 
 
+@blueprint.route(route="v1/admin/incidents/{id}/confirm", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def confirm_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """A draft goes public, as drafted or with edited words; a second confirm is a 409 and changes nothing."""
+    from .models import Confirmation
+
+    author = _admin(req)
+    incident_id = _incident_id(req)
+    confirmation = json_body(req, Confirmation, optional=True)
+    return _incident(services().incidents.confirm(incident_id, confirmation, author=author))
+
+
+@blueprint.route(route="v1/admin/incidents/{id}/dismiss", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
+    from .models import Dismissal
+
+    author = _admin(req)
+    incident_id = _incident_id(req)
+    return _incident(services().incidents.dismiss(incident_id, json_body(req, Dismissal), author=author))
+
+
 @blueprint.route(route="v1/public/incidents", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
-@_http
+@http_function
 def public_incidents(req: func.HttpRequest) -> func.HttpResponse:
     from .models import format_utc
 
@@ -275,4 +195,4 @@ def public_incidents(req: func.HttpRequest) -> func.HttpResponse:
         "incidents": [i.model_dump(mode="json") for i in feed.incidents],
         "next": _next_link(req, ("since", "limit"), feed.next_token),
     }
-    return _json(body, headers={"Cache-Control": PUBLIC_CACHE_CONTROL, **CORS})
+    return json_response(body, headers={"Cache-Control": PUBLIC_CACHE_CONTROL, **CORS})

@@ -67,7 +67,9 @@ def format_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-UtcDateTime = Annotated[datetime, AfterValidator(_to_utc), PlainSerializer(format_utc, return_type=str)]
+UtcDateTime = Annotated[
+    datetime, AfterValidator(_to_utc), PlainSerializer(format_utc, return_type=str, when_used="json")
+]
 
 Locale = Literal["en", "fr", "es", "sv"]
 
@@ -109,13 +111,26 @@ class _Strict(BaseModel):
 
 
 class AlertSource(_Strict):
-    """The Azure Monitor alert that drafted an incident (filled in by alert intake)."""
+    """The Azure Monitor alert that drafted an incident."""
 
     kind: Literal["azure-monitor"] = "azure-monitor"
     alert_id: str
     alert_rule: str
+    rule_key: str | None = None  # our policy's rule, when the alert is one of ours
+    fingerprint: str  # rule + targets: later alerts with the same fingerprint group into this incident
+    generation: int = Field(default=1, ge=1)  # the how-manieth incident for this fingerprint
     target_ids: list[str] = []
     fired_at: UtcDateTime | None = None
+
+
+class AlertEvent(_Strict):
+    """One alert delivery recorded on a timeline entry; `delivery` is the same however often Azure repeats it."""
+
+    delivery: str
+    alert_id: str
+    condition: Literal["Fired", "Resolved"]
+    at: UtcDateTime  # when it fired, or resolved
+    azure_severity: str
 
 
 class Update(_Strict):
@@ -132,6 +147,7 @@ class Update(_Strict):
     changes: list[str] = []  # the incident fields this entry changed
     author: str
     visibility: Visibility
+    alert: AlertEvent | None = None  # the alert delivery this entry records, if any
 
 
 class Incident(_Strict):
@@ -180,6 +196,22 @@ class IncidentChange(_Strict):
     components: Components | None = None
     note: Note | None = None
     reopen: bool = False  # the only way back from `resolved`
+
+
+class Confirmation(_Strict):
+    """Body of POST /v1/admin/incidents/{id}/confirm: the draft's words, edited if need be."""
+
+    title: Title | None = None
+    public_message: Message | None = None
+    severity: Severity | None = None
+    components: Components | None = None
+    note: Note | None = None
+
+
+class Dismissal(_Strict):
+    """Body of POST /v1/admin/incidents/{id}/dismiss."""
+
+    reason: Note
 
 
 class PublicUpdate(BaseModel):

@@ -9,11 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .models import MUTABLE_FIELDS, IncidentChange, NewIncident, PublicIncident, State
+from .models import (
+    MUTABLE_FIELDS,
+    Confirmation,
+    Dismissal,
+    Incident,
+    IncidentChange,
+    NewIncident,
+    PublicIncident,
+    State,
+    Update,
+)
+from .notifier import NoNotifier, Notice, NoticeKind, Notifier
 from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, Stored, StoreUnavailable
-from .workflow import apply_change, open_incident
+from .workflow import apply_change, confirm, dismiss, open_incident
 
 PUBLIC_WINDOW = timedelta(days=30)
+Decision = Callable[[Incident, datetime], "tuple[Incident, Update] | None"]
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids get read aloud on calls
 
 
@@ -40,10 +52,12 @@ class IncidentService:
         store: IncidentStore,
         *,
         clock: Callable[[], datetime] = utc_now,
+        notifier: Notifier | None = None,
         conflict_attempts: int = 200,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.notifier = notifier or NoNotifier()
         self.conflict_attempts = conflict_attempts
 
     def create(self, body: NewIncident, *, author: str) -> Stored:
@@ -63,18 +77,42 @@ class IncidentService:
         return self.store.find(query)
 
     def change(self, incident_id: str, change: IncidentChange, *, author: str, if_match: str | None = None) -> Stored:
-        """Apply `change` as one new timeline entry. With `if_match`, only to that version of the incident
-        (EtagMismatch otherwise); without it, re-read and re-apply on a concurrent write, so nothing is lost."""
+        """Apply `change` as one new timeline entry (see `update`)."""
+        return self.update(
+            incident_id, lambda incident, now: apply_change(incident, change, author=author, now=now), if_match=if_match
+        )
+
+    def confirm(self, incident_id: str, confirmation: Confirmation, *, author: str) -> Stored:
+        stored = self.update(incident_id, lambda incident, now: confirm(incident, confirmation, author=author, now=now))
+        self.announce(NoticeKind.confirmed, stored.incident)
+        return stored
+
+    def dismiss(self, incident_id: str, dismissal: Dismissal, *, author: str) -> Stored:
+        stored = self.update(incident_id, lambda incident, now: dismiss(incident, dismissal, author=author, now=now))
+        self.announce(NoticeKind.dismissed, stored.incident, reason=dismissal.reason)
+        return stored
+
+    def announce(self, kind: NoticeKind, incident: Incident, **details) -> None:
+        """Tell the admins' channel; a failure there is logged by the notifier and never undoes the change."""
+        self.notifier.send(Notice(kind=kind, incident=incident, at=self.clock(), **details))
+
+    def update(self, incident_id: str, decide: Decision, *, if_match: str | None = None) -> Stored:
+        """Append the entry that `decide(incident, now)` returns, with the incident it leads to; when it returns
+        None, change nothing. With `if_match`, only to that version of the incident (EtagMismatch otherwise);
+        without it, re-read and decide again after a concurrent write, so no one's change is lost."""
         for attempt in range(self.conflict_attempts):
             current = self.store.get(incident_id)
             if if_match is not None and current.etag != if_match:
                 raise EtagMismatch(incident_id)
-            after, update = apply_change(current.incident, change, author=author, now=self.clock())
+            decided = decide(current.incident, self.clock())
+            if decided is None:
+                return current
+            after, entry = decided
             before = current.incident.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             fields = after.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             changed = {k: v for k, v in fields.items() if v != before[k]}
             try:
-                return self.store.append(incident_id, current.etag, changed, update.model_dump(mode="json"))
+                return self.store.append(incident_id, current.etag, changed, entry.model_dump(mode="json"))
             except EtagMismatch:
                 if if_match is not None:
                     raise

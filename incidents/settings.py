@@ -41,12 +41,30 @@ class Settings(BaseModel):
     auth_jwks_url: str | None = None  # default: the tenant's discovery keys
     auth_admin_role: str = Field(default="platform-admin", min_length=1)
 
+    # Alert intake
+    alerts_grouping_minutes: int = Field(default=60, ge=1, le=24 * 60)  # repeats within it join the open incident
+    alerts_quiet_minutes: int = Field(default=15, ge=1, le=24 * 60)  # a cleared, untouched draft is dismissed after
+    alerts_aad_audience: str | None = None  # secure webhook: the identifier URI set on the action group receiver
+    alerts_aad_tenant_id: str | None = None  # default: AUTH_TENANT_ID
+    alerts_aad_issuer: str | None = None  # default: both issuers of the tenant (v1 and v2 tokens)
+    alerts_aad_jwks_url: str | None = None  # default: the tenant's discovery keys
+    slack_webhook_url: SecretStr | None = None  # a Slack incoming webhook; without it nobody is told
+    incidents_public_base_url: str | None = None  # e.g. https://func-petanque.azurewebsites.net, for links in Slack
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.incidents_store == "cosmos" and not self.cosmos_endpoint:
             raise ValueError("COSMOS_ENDPOINT is required when INCIDENTS_STORE=cosmos")
         if self.cosmos_endpoint and not self.cosmos_endpoint.startswith(("https://", "http://")):
             raise ValueError("COSMOS_ENDPOINT must be a URL such as https://<account>.documents.azure.com:443/")
+        if self.alerts_aad_audience and not (self.alerts_aad_tenant_id or self.auth_tenant_id
+                                             or (self.alerts_aad_issuer and self.alerts_aad_jwks_url)):
+            raise ValueError("ALERTS_AAD_TENANT_ID (or AUTH_TENANT_ID) is required when ALERTS_AAD_AUDIENCE is set")
+        for name in ("slack_webhook_url", "incidents_public_base_url"):
+            value = getattr(self, name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if text and not text.startswith(("https://", "http://")):
+                raise ValueError(f"{name.upper()} must be an http(s) URL")
         entra = self.auth_tenant_id or self.auth_issuer or self.auth_jwks_url
         if self.incidents_dev_signing_key and entra:
             raise ValueError(
@@ -78,6 +96,20 @@ class Settings(BaseModel):
         if self.incidents_dev_signing_key:
             return None
         return self.auth_jwks_url or f"https://login.microsoftonline.com/{self.auth_tenant_id}/discovery/v2.0/keys"
+
+
+    @property
+    def webhook_issuers(self) -> tuple[str, ...]:
+        """Secure-webhook tokens come from Entra ID itself, as v1 or v2 tokens depending on the app registration."""
+        if self.alerts_aad_issuer:
+            return (self.alerts_aad_issuer,)
+        tenant = self.alerts_aad_tenant_id or self.auth_tenant_id
+        return (f"https://sts.windows.net/{tenant}/", f"https://login.microsoftonline.com/{tenant}/v2.0")
+
+    @property
+    def webhook_jwks_url(self) -> str:
+        tenant = self.alerts_aad_tenant_id or self.auth_tenant_id
+        return self.alerts_aad_jwks_url or f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

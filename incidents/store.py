@@ -52,6 +52,7 @@ class IncidentQuery:
     state: State | None = None
     status: Status | None = None
     severity: Severity | None = None
+    fingerprint: str | None = None  # incidents drafted by alerts with this fingerprint
     updated_since: datetime | None = None  # changed at or after
     active_since: datetime | None = None  # changed at or after, or not yet resolved
     oldest_first: bool = False  # by started_at; newest first otherwise

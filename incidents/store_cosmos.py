@@ -143,6 +143,9 @@ class CosmosStore:
             if value is not None:
                 where.append(f"c.{name} = @{name}")
                 params.append({"name": f"@{name}", "value": kind(value).value})  # kind(): also a plain string
+        if query.fingerprint is not None:
+            where.append("c.source.fingerprint = @fingerprint")
+            params.append({"name": "@fingerprint", "value": query.fingerprint})
         if query.updated_since is not None:
             where.append("c.updated_at >= @updated_since")
             params.append({"name": "@updated_since", "value": format_utc(query.updated_since)})

@@ -41,11 +41,14 @@ CREATE TABLE IF NOT EXISTS incidents (
     started_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     resolved_at TEXT,
+    fingerprint TEXT,
     version INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_by_start ON incidents (started_at, id);
 CREATE INDEX IF NOT EXISTS incidents_by_update ON incidents (updated_at);
-CREATE INDEX IF NOT EXISTS incidents_by_state ON incidents (state, status);
+CREATE INDEX IF NOT EXISTS incidents_by_state_and_start ON incidents (state, started_at, id);
+CREATE INDEX IF NOT EXISTS incidents_by_fingerprint ON incidents (fingerprint, started_at)
+    WHERE fingerprint IS NOT NULL;
 CREATE TABLE IF NOT EXISTS incident_updates (
     incident_id TEXT NOT NULL REFERENCES incidents (id),
     seq INTEGER NOT NULL,
@@ -60,8 +63,8 @@ BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
 
 _COLUMNS = ("state", "status", "severity", "started_at", "updated_at", "resolved_at")
 _INSERT = (
-    f"INSERT INTO incidents (id, body, {', '.join(_COLUMNS)}, version)"
-    f" VALUES (?, ?, {', '.join('?' * len(_COLUMNS))}, 1)"
+    f"INSERT INTO incidents (id, body, fingerprint, {', '.join(_COLUMNS)}, version)"
+    f" VALUES (?, ?, ?, {', '.join('?' * len(_COLUMNS))}, 1)"
 )
 _UPDATE = (
     f"UPDATE incidents SET body = ?, {', '.join(c + ' = ?' for c in _COLUMNS)}, version = version + 1"
@@ -99,7 +102,8 @@ class SqliteStore:
         updates = doc.pop("updates")
         with self._write() as db:
             try:
-                db.execute(_INSERT, (incident.id, json.dumps(doc), *(doc[c] for c in _COLUMNS)))
+                fingerprint = getattr(incident.source, "fingerprint", None)  # set on incidents drafted by alerts
+                db.execute(_INSERT, (incident.id, json.dumps(doc), fingerprint, *(doc[c] for c in _COLUMNS)))
             except sqlite3.IntegrityError:
                 raise AlreadyExists(incident.id) from None
             db.executemany(
@@ -142,6 +146,9 @@ class SqliteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(kind(value).value)  # kind(): also accepts the plain string
+        if query.fingerprint is not None:
+            where.append("fingerprint = ?")
+            params.append(query.fingerprint)
         if query.updated_since is not None:
             where.append("updated_at >= ?")
             params.append(format_utc(query.updated_since))

@@ -10,6 +10,8 @@ from typing import Any
 
 from .models import (
     MAX_UPDATES,
+    Confirmation,
+    Dismissal,
     Incident,
     IncidentChange,
     NewIncident,
@@ -66,11 +68,6 @@ def apply_change(incident: Incident, change: IncidentChange, *, author: str, now
     """The incident after `change`, and the one timeline entry that records it."""
     if incident.state is State.dismissed:
         raise WorkflowError(f"Incident {incident.id} was dismissed; a dismissed incident cannot change.")
-    if len(incident.updates) >= MAX_UPDATES:
-        raise WorkflowError(
-            f"Incident {incident.id} has reached {MAX_UPDATES} updates; open a follow-up incident instead."
-        )
-
     fields: dict[str, Any] = _status_fields(incident, change, now)
     for name in ("severity", "title", "public_message", "components"):
         value = getattr(change, name)
@@ -91,18 +88,42 @@ def apply_change(incident: Incident, change: IncidentChange, *, author: str, now
     fields["updated_at"] = now
 
     after = incident.model_copy(update=fields)
-    update = Update(
-        id=f"u{len(incident.updates) + 1}",
-        at=now,
-        status=after.status,
-        severity=after.severity,
-        message=change.public_message,
-        note=change.note,
-        changes=changed,
-        author=author,
-        visibility=Visibility.public if public else Visibility.internal,
-    )
-    return after.model_copy(update={"updates": [*incident.updates, update]}), update
+    visibility = Visibility.public if public else Visibility.internal
+    entry = next_entry(after, now, author, visibility, changes=changed, message=change.public_message, note=change.note)
+    return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
+
+
+def confirm(incident: Incident, confirmation: Confirmation, *, author: str, now: datetime) -> tuple[Incident, Update]:
+    """A draft goes public, with the words as drafted or as edited; a public entry records it."""
+    if incident.state is State.published:
+        raise WorkflowError(f"Incident {incident.id} is already published (acknowledged at "
+                            f"{incident.acknowledged_at:%Y-%m-%d %H:%M} UTC); there is nothing to confirm.")
+    if incident.state is State.dismissed:
+        raise WorkflowError(f"Incident {incident.id} was dismissed and cannot be confirmed; open a new incident.")
+    edits = {name: value for name in ("title", "public_message", "severity", "components")
+             if (value := getattr(confirmation, name)) is not None and value != getattr(incident, name)}
+    after = incident.model_copy(update={**edits, "state": State.published, "acknowledged_at": now, "updated_at": now})
+    entry = next_entry(after, now, author, Visibility.public, changes=["confirmed", *edits],
+                   message=after.public_message, note=confirmation.note)
+    return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
+
+
+def dismiss(incident: Incident, dismissal: Dismissal, *, author: str, now: datetime) -> tuple[Incident, Update]:
+    """A draft that is not an incident after all: it never becomes public."""
+    if incident.state is not State.draft:
+        instead = " Resolve it instead." if incident.state is State.published else ""
+        raise WorkflowError(f"Incident {incident.id} is {incident.state.value}: only drafts can be dismissed.{instead}")
+    after = incident.model_copy(update={"state": State.dismissed, "updated_at": now})
+    entry = next_entry(after, now, author, Visibility.internal, changes=["dismissed"], note=dismissal.reason)
+    return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
+
+
+def next_entry(after: Incident, now: datetime, author: str, visibility: Visibility, **fields: Any) -> Update:
+    """The entry that follows the incident's timeline."""
+    if len(after.updates) >= MAX_UPDATES:
+        raise WorkflowError(f"Incident {after.id} has reached {MAX_UPDATES} updates; open a follow-up incident.")
+    return Update(id=f"u{len(after.updates) + 1}", at=now, status=after.status, severity=after.severity,
+                  author=author, visibility=visibility, **fields)
 
 
 def _status_fields(incident: Incident, change: IncidentChange, now: datetime) -> dict[str, Any]:

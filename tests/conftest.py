@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.support.cosmos_emulator",
     "tests.support.stores",
     "tests.support.identity",
+    "tests.support.slack_sink",
     "tests.support.api",
 ]

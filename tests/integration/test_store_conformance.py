@@ -72,8 +72,8 @@ def test_add_then_get_round_trips_every_field(store):
     incident = an_incident(
         title={"en": "Payments fail", "fr": "Les paiements échouent", "es": "Fallan los pagos", "sv": "Betalningar"},
         severity="sev1", status="identified", components=["api", "checkout"],
-        source=AlertSource(alert_id="/subscriptions/x/alerts/1", alert_rule="5xx", target_ids=["/r/1"],
-                           fired_at=at(-5)),
+        source=AlertSource(alert_id="/subscriptions/x/alerts/1", alert_rule="5xx", fingerprint="fp-5xx",
+                           target_ids=["/r/1"], fired_at=at(-5)),
         started_at=T0.replace(microsecond=123000), acknowledged_at=at(1), resolved_at=None,
         updates=[an_update(0), an_update(1, note="internal", visibility="internal", message=None, changes=["status"])],
     )
@@ -171,7 +171,7 @@ def four_incidents(store):
                   resolved_at=at(8)),
         "c": dict(state="draft", status="investigating", severity="sev2", started_at=at(2), updated_at=at(7)),
         "d": dict(state="dismissed", status="resolved", severity="sev3", started_at=at(1), updated_at=at(11),
-                  resolved_at=at(11)),
+                  resolved_at=at(11), source=AlertSource(alert_id="x1", alert_rule="r", fingerprint="fp-1")),
     }
     for name, fields in rows.items():
         store.add(an_incident(id=name, **fields))
@@ -189,8 +189,11 @@ def four_incidents(store):
         (IncidentQuery(active_since=at(9)), ["a", "c", "d"]),
         (IncidentQuery(state="published", active_since=at(9)), ["a"]),
         (IncidentQuery(oldest_first=True), ["d", "c", "b", "a"]),
+        (IncidentQuery(fingerprint="fp-1"), ["d"]),
+        (IncidentQuery(fingerprint="fp-unknown"), []),
     ],
-    ids=["all", "state", "status", "severity", "updated_since", "active_since", "state+active_since", "oldest_first"],
+    ids=["all", "state", "status", "severity", "updated_since", "active_since", "state+active_since", "oldest_first",
+         "fingerprint", "unknown fingerprint"],
 )
 def test_find_filters_and_orders(four_incidents, query, expected):
     page = four_incidents.find(query)

@@ -50,6 +50,12 @@ class Api:
         headers = {**(self.headers(role) if role else {}), **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}/api/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs)
 
+    def post_alert(self, payload, *, key: str | None = FUNCTION_KEY, **kwargs) -> requests.Response:
+        """What Azure Monitor does: POST the alert with the function key in the URL."""
+        params = {"code": key} if key else {}
+        body = {"json": payload} if not isinstance(payload, (bytes, str)) else {"data": payload}
+        return requests.post(f"{self.url}/api/v1/alerts/azure-monitor", params=params, timeout=30, **body, **kwargs)
+
     def create(self, **body) -> dict:
         body = {"title": "Login is failing", "severity": "sev1", "public_message": "We are investigating.", **body}
         response = self.request("POST", "v1/admin/incidents", json=body)
@@ -63,10 +69,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def api(store, dev_key: Path, clock: Clock) -> Iterator[Api]:
+def api_environ() -> dict[str, str]:
+    """Extra settings for the app under test; a test module overrides this fixture to add its own."""
+    return {}
+
+
+@pytest.fixture
+def api(store, dev_key: Path, clock: Clock, api_environ: dict[str, str]) -> Iterator[Api]:
     import function_app
 
-    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY})
+    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY,
+                              **api_environ})
     bootstrap.use(bootstrap.build(settings, store=store, clock=clock))
     try:
         with LocalHost(function_app.app, port=0, function_key=FUNCTION_KEY, run_timers=False) as host:

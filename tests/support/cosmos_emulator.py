@@ -6,6 +6,7 @@ hint to run `make test`, and FAIL in CI (CI=true): there the Cosmos suite must n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -54,14 +55,19 @@ def _ready_line(process: subprocess.Popen[str]) -> str:
         return ""
 
 
-@pytest.fixture(scope="session")
-def cosmos_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosEmulator]:
+class EmulatorUnavailable(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def run_emulator(log: Path) -> Iterator[CosmosEmulator]:
+    """Start the emulator on a free loopback port, yield where it listens, stop it on exit; its stderr goes to log.
+    Raises EmulatorUnavailable when Node or the package is missing, RuntimeError when it does not start."""
     node = shutil.which("node")
     if node is None:
-        _unavailable("Node.js (`node`) is not on PATH")
+        raise EmulatorUnavailable("Node.js (`node`) is not on PATH")
     if not PACKAGE.is_dir():
-        _unavailable(f"{PACKAGE} is missing")
-    log = tmp_path_factory.mktemp("cosmos") / "cosmos_server.log"
+        raise EmulatorUnavailable(f"{PACKAGE} is missing")
     with log.open("w") as stderr:
         # Port 0: the server picks a free loopback port and tells us which in its ready line (no race).
         process = subprocess.Popen(
@@ -70,7 +76,7 @@ def cosmos_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosmos
     try:
         line = _ready_line(process)
         if "ready" not in line:
-            pytest.fail(f"the Cosmos emulator did not start: {line!r}\n{log.read_text()}", pytrace=False)
+            raise RuntimeError(f"the Cosmos emulator did not start: {line!r}\n{log.read_text()}")
         endpoint = line.split()[-1]
         requests.get(endpoint + "/", verify=False, timeout=5).raise_for_status()  # answers, not just listens
         yield CosmosEmulator(endpoint)
@@ -83,3 +89,14 @@ def cosmos_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosmos
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def cosmos_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosEmulator]:
+    try:
+        with run_emulator(tmp_path_factory.mktemp("cosmos") / "cosmos_server.log") as emulator:
+            yield emulator
+    except EmulatorUnavailable as exc:
+        _unavailable(str(exc))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -1,0 +1,51 @@
+"""Azure Functions of alert intake: the Azure Monitor webhook, and the timer that dismisses drafts gone quiet.
+
+The webhook answers within Azure Monitor's 10 s: 202 once the delivery is stored, 4xx for a payload that retrying
+cannot fix, and 503 (which Azure retries; it does not retry 500) for anything that might pass on a second try.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from .bootstrap import services
+from .http_common import Problem, http_function, json_body, json_response
+
+blueprint = func.Blueprint()
+log = logging.getLogger(__name__)
+
+MAX_ALERT_BYTES = 1024 * 1024  # Azure caps an alert at 256 KB; anything far beyond is not from Azure
+DRAFT_SWEEP_SCHEDULE = "0 * * * * *"  # NCRONTAB, every minute
+
+
+@blueprint.route(route="v1/alerts/azure-monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@http_function(unexpected_status=503)
+def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
+    from .alerts import AlertRejected, parse_alert
+
+    app = services()
+    if app.webhook_tokens is not None:  # "secure webhook": Azure Monitor also sends an Entra ID token
+        from .auth import WEBHOOK_ROLE
+
+        app.webhook_tokens.authenticate(req.headers.get("Authorization"), WEBHOOK_ROLE)
+    payload = json_body(req, max_bytes=MAX_ALERT_BYTES)
+    try:
+        alert = parse_alert(payload)
+    except AlertRejected as exc:
+        raise Problem(400, f"Not a common-alert-schema alert: {exc}",
+                      errors=[{"field": exc.field, "message": str(exc)}]) from None
+    url = urlsplit(req.url)
+    outcome = app.alerts.receive(alert, base_url=f"{url.scheme}://{url.netloc}")
+    log.info("alert %s %s: %s %s", alert.rule, alert.condition, outcome.kind, outcome.incident_id or "")
+    return json_response({"outcome": outcome.kind, "incident_id": outcome.incident_id}, status=202)
+
+
+@blueprint.timer_trigger(schedule=DRAFT_SWEEP_SCHEDULE, arg_name="timer", run_on_startup=False)
+def dismiss_quiet_drafts(timer: func.TimerRequest) -> None:
+    dismissed = services().alerts.dismiss_quiet_drafts()
+    if dismissed:
+        log.info("dismissed quiet drafts: %s", json.dumps(dismissed))
