@@ -175,7 +175,7 @@ class SqliteStore:
 
     def _load(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[Stored]:
         rows = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
-        timelines: dict[str, list[Any]] = {row[0]: [] for row in rows}
+        timelines: dict[str, list[str]] = {row[0]: [] for row in rows}
         if rows:
             marks = ", ".join("?" * len(rows))
             for incident_id, body in db.execute(
@@ -183,9 +183,12 @@ class SqliteStore:
                 " ORDER BY incident_id, seq",
                 list(timelines),
             ):
-                timelines[incident_id].append(json.loads(body))
+                timelines[incident_id].append(body)
+        # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
+        # than json.loads + model_validate): the row's body is a JSON object without "updates".
         return [
-            Stored(Incident.model_validate(json.loads(body) | {"updates": timelines[i]}), _etag(i, version))
+            Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(timelines[i])}]}}'),
+                   _etag(i, version))
             for i, body, version in rows
         ]
 

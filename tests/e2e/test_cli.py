@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +35,15 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     process = subprocess.Popen([sys.executable, "-m", "incidents", "serve", "--port", "0"], cwd=tmp_path,
                                env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        banner = [process.stdout.readline() for _ in range(2)]
-        url = re.search(r"on (http://\S+)/api", banner[0]).group(1)
-        key = re.search(r"function key .*: (\S+)", banner[1]).group(1)
+        url = key = None
+        for _ in range(50):  # the banner, among log lines
+            line = process.stdout.readline()
+            url = url or (m.group(1) if (m := re.search(r"on (http://\S+)/api", line)) else None)
+            key = key or (m.group(1) if (m := re.search(r"function key .*: (\S+)", line)) else None)
+            if url and key:
+                break
+        assert url and key, "serve did not print its URL and function key"
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining: a full pipe blocks it
         yield url, key, tmp_path
     finally:
         process.terminate()
