@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Deploy main.bicep (the incident-response app's Azure resources) to one environment. See README.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy-lib.sh
+source "$here/deploy-lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: deploy-main.sh --env dev|prod [options]
+
+Deploys infrastructure/main.bicep with main.<env>.bicepparam (az deployment group what-if, a confirmation,
+az deployment group create), then switches on the status site's static website, which ARM cannot do.
+Safe to re-run. Publish the code afterwards: func azure functionapp publish <functionAppName> --python
+
+Options:
+  -e, --env ENV               dev or prod (required)
+  -g, --resource-group NAME   target resource group (default: rg-petanque-incidents-<env>)
+  -l, --location REGION       create the resource group in REGION if needed
+  -y, --yes                   do not ask before deploying (for pipelines)
+      --dry-run               print the az commands instead of running them (az not needed)
+  -h, --help                  this text
+
+Environment (read by main.<env>.bicepparam):
+  AUTH_AUDIENCE; optional ALERTS_AAD_AUDIENCE, SLACK_WEBHOOK_URL (better: a Key Vault reference)
+USAGE
+}
+
+main() {
+  parse_common_args "$@"
+  ((${#rest[@]} == 0)) || die "unknown option '${rest[0]}'; see --help"
+
+  require_az
+  require_env AUTH_AUDIENCE
+  ensure_group
+  local name="petanque-incidents-$environment" site_account
+  deploy "$name" "$here/main.bicep" "$here/main.$environment.bicepparam"
+
+  if ((dry_run)); then
+    site_account="STATUS_SITE_ACCOUNT_NAME" # known only after create
+    run az deployment group show --resource-group "$group" --name "$name" \
+      --query properties.outputs.statusSiteAccountName.value --output tsv
+  else
+    site_account="$(az deployment group show --resource-group "$group" --name "$name" \
+      --query properties.outputs.statusSiteAccountName.value --output tsv)"
+  fi
+  run az storage blob service-properties update --account-name "$site_account" --auth-mode login \
+    --static-website --index-document index.html --404-document 404.html --output none
+  ((dry_run)) || note "Done. Outputs: az deployment group show -g $group -n $name --query properties.outputs"
+}
+
+main "$@"

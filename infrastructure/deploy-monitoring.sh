@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Deploy monitoring.bicep (the action group and the six alert rules) to one environment. See README.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy-lib.sh
+source "$here/deploy-lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: deploy-monitoring.sh --env dev|prod [options]
+
+Deploys infrastructure/monitoring.bicep with monitoring.<env>.bicepparam: az deployment group what-if, a
+confirmation, then az deployment group create. Safe to re-run.
+
+Options:
+  -e, --env ENV               dev or prod (required)
+  -g, --resource-group NAME   target resource group (default: rg-petanque-incidents-<env>)
+  -l, --location REGION       create the resource group in REGION if needed
+  -f, --function-app NAME     build ALERT_WEBHOOK_URI from this function app and its function key "alerts"
+                              (created once if missing, never rotated)
+      --function-app-group RG resource group of that function app (default: the target resource group)
+  -y, --yes                   do not ask before deploying (for pipelines)
+      --dry-run               print the az commands instead of running them (az not needed)
+  -h, --help                  this text
+
+Environment (read by monitoring.<env>.bicepparam):
+  ONCALL_EMAIL, RUNBOOK_BASE_URL, PLATFORM_APP_INSIGHTS_ID, PLATFORM_COSMOS_ACCOUNT_ID, PLATFORM_ACS_ID,
+  PLATFORM_CONTAINER_APP_ID, ALERT_WEBHOOK_URI (unless --function-app);
+  optional secure webhook: WEBHOOK_USE_AAD=true, WEBHOOK_AAD_OBJECT_ID, WEBHOOK_AAD_IDENTIFIER_URI
+USAGE
+}
+
+function_name="azure_monitor_alert" # the webhook's function in function_app.py
+key_name="alerts"
+
+# Sets ALERT_WEBHOOK_URI to the alert function's URL with its own function key.
+webhook_uri_from_app() {
+  local app="$1" app_group="$2" host key
+  if ((dry_run)); then
+    run az functionapp show --resource-group "$app_group" --name "$app" --query defaultHostName --output tsv
+    run az functionapp function keys list --resource-group "$app_group" --name "$app" \
+      --function-name "$function_name" --query "$key_name" --output tsv
+    export ALERT_WEBHOOK_URI="https://<host>/api/v1/alerts/azure-monitor?code=<key>"
+    return 0
+  fi
+  host="$(az functionapp show --resource-group "$app_group" --name "$app" --query defaultHostName --output tsv)"
+  key="$(az functionapp function keys list --resource-group "$app_group" --name "$app" \
+    --function-name "$function_name" --query "$key_name" --output tsv)"
+  if [[ -z "$key" ]]; then
+    note "Creating the function key '$key_name' for $function_name"
+    key="$(az functionapp function keys set --resource-group "$app_group" --name "$app" \
+      --function-name "$function_name" --key-name "$key_name" --query value --output tsv)"
+  fi
+  [[ -n "$host" && -n "$key" ]] || die "could not read the host name or the function key of $app"
+  export ALERT_WEBHOOK_URI="https://$host/api/v1/alerts/azure-monitor?code=$key"
+}
+
+main() {
+  parse_common_args "$@"
+  local app="" app_group="" i=0
+  while ((i < ${#rest[@]})); do
+    case "${rest[i]}" in
+      -f | --function-app) app="$(value_of "${rest[@]:i}")"; i=$((i + 1)) ;;
+      --function-app-group) app_group="$(value_of "${rest[@]:i}")"; i=$((i + 1)) ;;
+      *) die "unknown option '${rest[i]}'; see --help" ;;
+    esac
+    i=$((i + 1))
+  done
+
+  require_az
+  if [[ -n "$app" ]]; then
+    webhook_uri_from_app "$app" "${app_group:-$group}"
+  fi
+  require_env ONCALL_EMAIL RUNBOOK_BASE_URL ALERT_WEBHOOK_URI PLATFORM_APP_INSIGHTS_ID \
+    PLATFORM_COSMOS_ACCOUNT_ID PLATFORM_ACS_ID PLATFORM_CONTAINER_APP_ID
+  ensure_group
+  deploy "petanque-monitoring-$environment" "$here/monitoring.bicep" "$here/monitoring.$environment.bicepparam"
+  ((dry_run)) || note "Done. Send a test notification: see infrastructure/README.md, 'Verify'."
+}
+
+main "$@"

@@ -1,0 +1,141 @@
+// The incident-response app itself: Function App (Flex Consumption, Python 3.11), Cosmos DB (serverless), the
+// status site's storage, Application Insights on a Log Analytics workspace. One system-assigned identity, least roles:
+// Cosmos DB Built-in Data Contributor on the `incidents` database, Storage Blob Data Contributor on `$web`, and what
+// the Functions host needs on its own storage account. No keys in the app settings.
+
+@description('Label of this environment (dev, prod): lower-case letters and digits, part of every resource name.')
+@minLength(2)
+@maxLength(8)
+param environmentName string
+
+param location string = resourceGroup().location
+
+@description('Entra ID tenant whose tokens the admin API accepts (AUTH_TENANT_ID).')
+param authTenantId string = tenant().tenantId
+
+@description('The API app registration\'s application (client) ID: the `aud` of its v2 access tokens (AUTH_AUDIENCE).')
+param authAudience string
+
+@description('App role that admin routes require (AUTH_ADMIN_ROLE).')
+param authAdminRole string = 'platform-admin'
+
+@description('Secure webhook: identifier URI the action group asks tokens for (ALERTS_AAD_AUDIENCE). Empty: off.')
+param alertsAadAudience string = ''
+
+@description('Slack incoming webhook, ideally a Key Vault reference: @Microsoft.KeyVault(SecretUri=...). Empty: off.')
+@secure()
+param slackWebhookUrl string = ''
+
+@description('Where visitors find the status site, e.g. https://status.petanque.life. Empty: the static website URL.')
+param statusSiteBaseUrl string = ''
+
+@description('Flex Consumption scale-out limit.')
+param maximumInstanceCount int = 40
+
+param tags object = {}
+
+var suffix = take(uniqueString(resourceGroup().id, environmentName), 8)
+var allTags = union(tags, { environment: environmentName, app: 'petanque-incidents' })
+var functionAppName = 'func-petanque-incidents-${environmentName}-${suffix}'
+var cosmosDatabase = 'incidents'
+var cosmosContainer = 'incidents'
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-petanque-incidents-${environmentName}'
+  location: location
+  tags: allTags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-petanque-incidents-${environmentName}'
+  location: location
+  tags: allTags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    IngestionMode: 'LogAnalytics'
+    DisableLocalAuth: true // telemetry is sent with the app's identity
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    name: functionAppName
+    planName: 'plan-petanque-incidents-${environmentName}'
+    hostStorageName: 'stpetfn${environmentName}${suffix}'
+    location: location
+    appInsightsName: appInsights.name
+    maximumInstanceCount: maximumInstanceCount
+    tags: allTags
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  params: {
+    accountName: 'cosmos-petanque-incidents-${environmentName}-${suffix}'
+    location: location
+    databaseName: cosmosDatabase
+    containerName: cosmosContainer
+    dataContributorPrincipalId: functionApp.outputs.principalId
+    tags: allTags
+  }
+}
+
+module statusSite 'modules/status-site.bicep' = {
+  name: 'status-site'
+  params: {
+    accountName: 'stpetweb${environmentName}${suffix}'
+    location: location
+    writerPrincipalId: functionApp.outputs.principalId
+    tags: allTags
+  }
+}
+
+// Names as in incidents/settings.py. Absent on purpose: COSMOS_KEY and SITE_STORAGE_CONNECTION_STRING (the managed
+// identity instead), INCIDENTS_DEV_SIGNING_KEY and INCIDENTS_FUNCTION_KEY (local development only).
+var appSettings = {
+  INCIDENTS_STORE: 'cosmos'
+  COSMOS_ENDPOINT: cosmos.outputs.endpoint
+  COSMOS_DATABASE: cosmosDatabase
+  COSMOS_CONTAINER: cosmosContainer
+  AUTH_TENANT_ID: authTenantId
+  AUTH_AUDIENCE: authAudience
+  AUTH_ADMIN_ROLE: authAdminRole
+  INCIDENTS_PUBLIC_BASE_URL: 'https://${functionApp.outputs.defaultHostName}'
+  SITE_SINK: 'blob'
+  SITE_STORAGE_ACCOUNT_URL: statusSite.outputs.blobEndpoint
+  SITE_CONTAINER: '$web'
+  SITE_PUBLISH_SCHEDULE: '0 * * * * *' // NCRONTAB: republish every minute (also right after each public change)
+  SITE_BASE_URL: empty(statusSiteBaseUrl) ? statusSite.outputs.webEndpoint : statusSiteBaseUrl
+}
+var optionalSettings = union(
+  empty(alertsAadAudience) ? {} : { ALERTS_AAD_AUDIENCE: alertsAadAudience },
+  empty(slackWebhookUrl) ? {} : { SLACK_WEBHOOK_URL: slackWebhookUrl }
+)
+
+resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+// Replaces every app setting on each deployment: settings live here, not in the portal.
+resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(functionApp.outputs.hostSettings, appSettings, optionalSettings)
+}
+
+output functionAppName string = functionApp.outputs.name
+output alertWebhookUrlWithoutKey string = 'https://${functionApp.outputs.defaultHostName}/api/v1/alerts/azure-monitor'
+output cosmosEndpoint string = cosmos.outputs.endpoint
+output statusSiteAccountName string = statusSite.outputs.accountName
+output statusSiteUrl string = statusSite.outputs.webEndpoint
+output appInsightsId string = appInsights.id

@@ -1,0 +1,11 @@
+// Production. Tenant-specific values come from the environment, never from this file: see README.md.
+using 'main.bicep'
+
+param environmentName = 'prod'
+param authAudience = readEnvironmentVariable('AUTH_AUDIENCE')
+param alertsAadAudience = readEnvironmentVariable('ALERTS_AAD_AUDIENCE', '')
+param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
+param maximumInstanceCount = 40
+param tags = {
+  costCenter: 'platform'
+}

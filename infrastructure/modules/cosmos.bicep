@@ -1,0 +1,124 @@
+// Cosmos DB for NoSQL, serverless, keys disabled: database `incidents`, container `incidents` (partition key /id,
+// the composite indexes of incidents/store_cosmos.py INDEXING_POLICY), and the app's data role on that one database.
+
+param accountName string
+param location string
+param databaseName string = 'incidents'
+param containerName string = 'incidents'
+
+@description('Principal (the function app identity) given Cosmos DB Built-in Data Contributor on the database.')
+param dataContributorPrincipalId string
+param tags object = {}
+
+// Built-in role, the same id in every account: Cosmos DB Built-in Data Contributor.
+var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+    ]
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: {
+      id: databaseName
+    }
+  }
+}
+
+resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: containerName
+  properties: {
+    resource: {
+      id: containerName
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+      // Keyset paging orders by (started_at, id): both directions need a composite index.
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/updates/*'
+          }
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        compositeIndexes: [
+          [
+            {
+              path: '/started_at'
+              order: 'ascending'
+            }
+            {
+              path: '/id'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/started_at'
+              order: 'descending'
+            }
+            {
+              path: '/id'
+              order: 'descending'
+            }
+          ]
+        ]
+      }
+    }
+  }
+}
+
+resource dataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: account
+  name: guid(account.id, databaseName, dataContributorPrincipalId, dataContributorRoleId)
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/${dataContributorRoleId}'
+    principalId: dataContributorPrincipalId
+    scope: '${account.id}/dbs/${database.name}'
+  }
+}
+
+output endpoint string = account.properties.documentEndpoint
+output accountId string = account.id
+output databaseName string = database.name
+output containerName string = container.name

@@ -1,0 +1,473 @@
+"""infrastructure/ against the policy and the documented Azure schemas, without Azure and without the Bicep compiler.
+
+Every .bicep file is parsed with pycep-parser (syntax only: the compiler cannot be had here). The alert rules are
+compared with incidents/policy.toml by `rule_mismatches`, so a threshold changed in one place only fails a test.
+Resource types, api versions and property names are the ones documented in shared/FIELD-NOTES.md ("Bicep / ARM")
+and the published ARM templates reference.
+"""
+
+import copy
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pycep import BicepParser
+
+from incidents.policy import Policy, load_policy
+from incidents.settings import Settings
+from incidents.store_cosmos import INDEXING_POLICY
+
+ROOT = Path(__file__).parents[2]
+INFRA = ROOT / "infrastructure"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+SCRIPTS = sorted(INFRA.glob("*.sh"))
+FAKE_AZ = ROOT / "tests/fixtures/infrastructure/fake-az"
+
+API_VERSIONS = {
+    # shared/FIELD-NOTES.md, "Bicep / ARM"
+    "Microsoft.Insights/actionGroups": "2023-01-01",
+    "Microsoft.Insights/metricAlerts": "2018-03-01",
+    "Microsoft.Insights/scheduledQueryRules": "2023-12-01",
+    # main.bicep: current GA versions of the ARM templates reference
+    "Microsoft.Insights/components": "2020-02-02",
+    "Microsoft.OperationalInsights/workspaces": "2023-09-01",
+    "Microsoft.Web/serverfarms": "2024-04-01",
+    "Microsoft.Web/sites": "2024-04-01",
+    "Microsoft.Web/sites/config": "2024-04-01",
+    "Microsoft.Storage/storageAccounts": "2023-05-01",
+    "Microsoft.Storage/storageAccounts/blobServices": "2023-05-01",
+    "Microsoft.Storage/storageAccounts/blobServices/containers": "2023-05-01",
+    "Microsoft.DocumentDB/databaseAccounts": "2024-11-15",
+    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases": "2024-11-15",
+    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers": "2024-11-15",
+    "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments": "2024-11-15",
+    "Microsoft.Authorization/roleAssignments": "2022-04-01",
+}
+ACTION_GROUP_PROPERTIES = {"groupShortName", "enabled", "emailReceivers", "smsReceivers", "webhookReceivers",
+                           "itsmReceivers", "azureAppPushReceivers", "automationRunbookReceivers", "voiceReceivers",
+                           "logicAppReceivers", "azureFunctionReceivers", "armRoleReceivers", "eventHubReceivers"}
+EMAIL_RECEIVER = {"name", "emailAddress", "useCommonAlertSchema"}
+WEBHOOK_RECEIVER = {"name", "serviceUri", "useCommonAlertSchema", "useAadAuth", "objectId", "identifierUri", "tenantId"}
+LOG_ALERT_PROPERTIES = {"actions", "autoMitigate", "checkWorkspaceAlertsStorageConfigured", "criteria", "description",
+                        "displayName", "enabled", "evaluationFrequency", "muteActionsDuration",
+                        "overrideQueryTimeRange", "scopes", "severity", "skipQueryValidation", "targetResourceTypes",
+                        "windowSize"}
+LOG_CONDITION = {"query", "timeAggregation", "metricMeasureColumn", "operator", "threshold", "failingPeriods",
+                 "dimensions", "resourceIdColumn", "metricName"}
+METRIC_ALERT_PROPERTIES = {"actions", "autoMitigate", "criteria", "description", "enabled", "evaluationFrequency",
+                           "scopes", "severity", "targetResourceRegion", "targetResourceType", "windowSize"}
+METRIC_CRITERIA_TYPES = {"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                         "Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria"}
+# Built-in role definitions have the same id in every tenant; any other GUID would be tenant-specific.
+BUILT_IN_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "00000000-0000-0000-0000-000000000002": "Cosmos DB Built-in Data Contributor",
+}
+GLOBAL_IDS = {**BUILT_IN_ROLES, "461e8683-5575-4561-ac7f-899cc907d62a": "AzNS AAD Webhook (first-party app id)"}
+HOST_SETTINGS = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential",
+                 "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+
+
+@functools.cache
+def bicep(relative: str) -> dict:
+    return BicepParser().parse(file_path=INFRA / relative)
+
+
+def resource(relative: str, symbol: str) -> dict:
+    return bicep(relative)["resources"][symbol]
+
+
+def object_keys(value) -> set[str]:
+    """Keys of every object literal in an expression (through union(), conditionals and the like)."""
+    if isinstance(value, dict):
+        node = value.get("function") or value.get("operator")
+        if isinstance(node, dict):
+            inner = node.get("parameters") or node.get("operands") or {}
+            return set().union(*(object_keys(v) for v in inner.values()))
+        return set(value)
+    return set()
+
+
+def rule_mismatches(policy: Policy, monitoring: dict) -> list[str]:
+    """What monitoring.bicep says differently from policy.toml about the alert rules; empty when they agree."""
+    declared = {m["config"]["params"]["customProperties"]["ruleKey"]: m for m in monitoring["modules"].values()}
+    problems = []
+    for rule in policy.rules:
+        module = declared.pop(rule.key, None)
+        if module is None:
+            problems.append(f"{rule.key}: no alert rule in monitoring.bicep")
+            continue
+        params = module["config"]["params"]
+        expected = {
+            "module": f"modules/{rule.kind}-alert.bicep",
+            "name": rule.alert_rule,
+            "operator": rule.operator,
+            "threshold": rule.threshold,
+            "windowSize": rule.window,
+            "evaluationFrequency": rule.frequency,
+            "severity": policy.severities[rule.severity].azure_severity,
+            "incidentSeverity": rule.severity.value,
+            "runbook": f"${{runbookBaseUrl}}/{rule.runbook}",
+        }
+        actual = {**params, **params["customProperties"], "module": module["detail"]["path"]}
+        problems += [f"{rule.key}: {field} is {actual.get(field)!r} in monitoring.bicep, {want!r} in policy.toml"
+                     for field, want in expected.items() if actual.get(field) != want]
+        if not str(params.get("description", "")).startswith(rule.signal):
+            problems.append(f"{rule.key}: the description should start with the policy's signal: {rule.signal!r}")
+    problems += [f"{key}: in monitoring.bicep but not in policy.toml" for key in declared]
+    return problems
+
+
+# Parsing and shapes
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_bicep_file_parses_and_its_modules_exist(path):
+    parsed = BicepParser().parse(file_path=path)
+    for module in parsed.get("modules", {}).values():
+        assert (path.parent / module["detail"]["path"]).is_file(), module["detail"]["path"]
+
+
+def test_the_expected_bicep_files_are_there():
+    names = {str(p.relative_to(INFRA)) for p in BICEP_FILES}
+    assert {"main.bicep", "monitoring.bicep", "modules/log-alert.bicep", "modules/metric-alert.bicep"} <= names
+
+
+def test_resource_types_and_api_versions_are_the_documented_ones():
+    used = {(r["type"], r["api_version"]) for p in BICEP_FILES for r in bicep(str(p.relative_to(INFRA)))
+            .get("resources", {}).values()}
+    assert {(t, v) for t, v in used if API_VERSIONS.get(t) != v} == set()
+    assert {"Microsoft.Insights/actionGroups", "Microsoft.Insights/metricAlerts",
+            "Microsoft.Insights/scheduledQueryRules"} <= {t for t, _ in used}
+
+
+def test_the_action_group_uses_the_common_schema_and_a_secret_webhook():
+    group = resource("monitoring.bicep", "actionGroup")
+    params = bicep("monitoring.bicep")["parameters"]
+    config, props = group["config"], group["config"]["properties"]
+    assert (group["type"], config["name"], config["location"]) == (
+        "Microsoft.Insights/actionGroups", "ag-petanque-primary", "Global")
+    assert set(props) <= ACTION_GROUP_PROPERTIES and "secureWebhookReceivers" not in props
+    short = props["groupShortName"]
+    assert 1 <= len(params[short]["default"] if short in params else short) <= 12
+
+    email = props["emailReceivers"]["config"]  # a loop over the emailReceivers parameter
+    assert set(email) == EMAIL_RECEIVER and email["useCommonAlertSchema"] is True
+    [webhook] = props["webhookReceivers"]
+    assert set(webhook) == WEBHOOK_RECEIVER and webhook["useCommonAlertSchema"] is True
+    uri = params[webhook["serviceUri"]]
+    assert {"type": "secure"} in uri["decorators"] and uri["default"] is None  # the function key never in a file
+    for name in ("useAadAuth", "webhookObjectId", "webhookIdentifierUri", "webhookTenantId"):
+        assert name in params, name
+
+
+def test_the_log_alert_module_has_the_documented_shape():
+    rule = resource("modules/log-alert.bicep", "rule")
+    config, props = rule["config"], rule["config"]["properties"]
+    assert rule["type"] == "Microsoft.Insights/scheduledQueryRules" and config["kind"] == "LogAlert"
+    assert set(props) <= LOG_ALERT_PROPERTIES
+    [condition] = props["criteria"]["allOf"]
+    assert set(condition) <= LOG_CONDITION
+    assert set(condition["failingPeriods"]) == {"numberOfEvaluationPeriods", "minFailingPeriodsToAlert"}
+    assert props["actions"] == {"actionGroups": ["actionGroupId"], "customProperties": "customProperties"}  # OBJECT
+    wired = {"severity": props["severity"], "windowSize": props["windowSize"],
+             "evaluationFrequency": props["evaluationFrequency"], "threshold": condition["threshold"],
+             "operator": condition["operator"]}
+    assert wired == {name: name for name in wired}  # straight from the parameters the tests compare
+    assert bicep("modules/log-alert.bicep")["parameters"]["threshold"]["type"] == "int"  # published type is int
+
+
+def test_the_metric_alert_module_has_the_documented_shape():
+    rule = resource("modules/metric-alert.bicep", "rule")
+    config, props = rule["config"], rule["config"]["properties"]
+    assert rule["type"] == "Microsoft.Insights/metricAlerts" and config["location"] == "global"
+    assert set(props) <= METRIC_ALERT_PROPERTIES
+    assert props["criteria"]["'odata.type'"] in METRIC_CRITERIA_TYPES
+    assert props["actions"] == [{"actionGroupId": "actionGroupId", "webHookProperties": "customProperties"}]  # ARRAY
+    [condition] = props["criteria"]["allOf"]
+    assert (condition["threshold"], condition["operator"]) == ("threshold", "operator")
+    assert (props["severity"], props["windowSize"], props["evaluationFrequency"]) == (
+        "severity", "windowSize", "evaluationFrequency")
+
+
+# The rules against the policy
+
+
+def test_the_six_rules_match_the_policy():
+    policy = load_policy()
+    assert len(policy.rules) == 6
+    assert rule_mismatches(policy, bicep("monitoring.bicep")) == []
+
+
+def test_a_threshold_changed_in_the_policy_only_is_reported():
+    policy = load_policy()
+    drifted = policy.model_copy(update={"rules": [
+        r.model_copy(update={"threshold": 2}) if r.key == "http-5xx-rate" else r for r in policy.rules]})
+    assert rule_mismatches(drifted, bicep("monitoring.bicep")) == [
+        "http-5xx-rate: threshold is 1 in monitoring.bicep, 2 in policy.toml"]
+
+
+def test_a_window_changed_in_the_bicep_only_is_reported():
+    monitoring = copy.deepcopy(bicep("monitoring.bicep"))
+    monitoring["modules"]["apiLatency"]["config"]["params"]["windowSize"] = "PT15M"
+    assert rule_mismatches(load_policy(), monitoring) == [
+        "api-latency-p95: windowSize is 'PT15M' in monitoring.bicep, 'PT10M' in policy.toml"]
+
+
+def test_a_tier_whose_azure_severity_changes_reports_each_of_its_rules():
+    policy = load_policy()
+    sev2 = policy.severities["sev2"].model_copy(update={"azure_severity": 3})
+    drifted = policy.model_copy(update={"severities": {**policy.severities, "sev2": sev2}})
+    problems = rule_mismatches(drifted, bicep("monitoring.bicep"))
+    assert sorted(p.split(":")[0] for p in problems) == sorted(r.key for r in policy.rules if r.severity == "sev2")
+
+
+def test_a_rule_missing_on_either_side_is_reported():
+    monitoring = copy.deepcopy(bicep("monitoring.bicep"))
+    del monitoring["modules"]["cosmosThrottling"]
+    assert rule_mismatches(load_policy(), monitoring) == ["cosmos-ru-throttling: no alert rule in monitoring.bicep"]
+    policy = load_policy()
+    fewer = policy.model_copy(update={"rules": [r for r in policy.rules if r.key != "stripe-webhook-error-rate"]})
+    assert rule_mismatches(fewer, bicep("monitoring.bicep")) == [
+        "stripe-webhook-error-rate: in monitoring.bicep but not in policy.toml"]
+
+
+LOG_TABLES = {
+    "http-5xx-rate": "requests",
+    "api-latency-p95": "requests",
+    "stripe-webhook-error-rate": "requests",
+    "cosmos-ru-throttling": ("CDBDataPlaneRequests", "AzureDiagnostics"),
+    "acs-email-bounce-rate": "ACSEmailStatusUpdateOperational",
+}
+
+
+def test_each_log_rule_query_exists_reads_its_table_and_yields_its_measure_column():
+    for module in bicep("monitoring.bicep")["modules"].values():
+        params = module["config"]["params"]
+        if module["detail"]["path"] != "modules/log-alert.bicep":
+            continue
+        key, query = params["customProperties"]["ruleKey"], params["query"]["function"]
+        replaced = set()
+        while query["type"] == "replace":  # replace(loadTextContent(...), '{placeholder}', parameter)
+            replaced.add(query["parameters"]["old_string"])
+            assert query["parameters"]["new_string"] in bicep("monitoring.bicep")["parameters"]
+            query = query["parameters"]["original_string"]["function"]
+        assert query["type"] == "load_text_content"
+        kql = (INFRA / query["parameters"]["file_path"]).read_text()
+        code = "\n".join(line for line in kql.splitlines() if not line.lstrip().startswith("//"))
+        assert code.lstrip().startswith(LOG_TABLES[key]), key
+        assert re.search(rf"\b{params['measureColumn']}\s*=", code), key
+        assert set(re.findall(r"\{\w+\}", code)) == replaced, key
+
+
+def test_the_restart_rule_watches_the_container_app_restart_count():
+    params = bicep("monitoring.bicep")["modules"]["containerRestarts"]["config"]["params"]
+    assert (params["metricNamespace"], params["metricName"], params["timeAggregation"]) == (
+        "Microsoft.App/containerApps", "RestartCount", "Total")
+
+
+# Nothing tenant-specific
+
+
+def test_no_guid_subscription_or_address_is_hard_coded():
+    for path in sorted(p for p in INFRA.rglob("*") if p.is_file()):
+        text = path.read_text()
+        guids = set(re.findall(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", text))
+        assert guids <= set(GLOBAL_IDS), f"{path.name}: {guids - set(GLOBAL_IDS)}"
+        if path.suffix in (".bicep", ".bicepparam", ".kql"):
+            assert "/subscriptions/" not in text, path.name
+            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), f"{path.name}: an email address"
+            assert ".azurewebsites.net" not in text and ".documents.azure.com" not in text, path.name
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("template", ["main", "monitoring"])
+def test_each_parameter_file_sets_every_required_parameter_and_nothing_else(template, env):
+    text = (INFRA / f"{template}.{env}.bicepparam").read_text()
+    assert re.search(rf"^using '{template}.bicep'$", text, flags=re.M)
+    declared = bicep(f"{template}.bicep")["parameters"]
+    assigned = set(re.findall(r"^param (\w+) =", text, flags=re.M))
+    assert assigned <= set(declared)
+    required = {name for name, p in declared.items() if p["default"] is None}
+    assert required <= assigned
+    assert f"param environmentName = '{env}'" in text
+
+
+# main.bicep: the app's resources
+
+
+def test_the_cosmos_container_has_the_partition_key_and_indexes_the_store_needs():
+    container = resource("modules/cosmos.bicep", "container")["config"]["properties"]["resource"]
+    assert container["partitionKey"]["paths"] == ["/id"]
+    policy = container["indexingPolicy"]
+    assert policy["compositeIndexes"] == INDEXING_POLICY["compositeIndexes"]
+    assert policy["excludedPaths"] == INDEXING_POLICY["excludedPaths"]
+    assert policy["includedPaths"] == INDEXING_POLICY["includedPaths"]
+    account = resource("modules/cosmos.bicep", "account")["config"]["properties"]
+    assert account["capabilities"] == [{"name": "EnableServerless"}] and account["disableLocalAuth"] is True
+
+
+def test_the_identity_gets_data_contributor_on_the_one_database_only():
+    cosmos = bicep("modules/cosmos.bicep")
+    assignment = cosmos["resources"]["dataContributor"]["config"]["properties"]
+    assert cosmos["variables"]["dataContributorRoleId"]["value"] == "00000000-0000-0000-0000-000000000002"
+    assert assignment["roleDefinitionId"].endswith("/sqlRoleDefinitions/${dataContributorRoleId}")
+    assert assignment["scope"].endswith("/dbs/${database.name}")
+
+
+def test_the_identity_may_write_the_status_site_container_only():
+    site = bicep("modules/status-site.bicep")
+    web = site["resources"]["web"]["config"]
+    writer = site["resources"]["webWriter"]["config"]
+    assert web["name"] == "$web" and writer["scope"] == "web"
+    assert BUILT_IN_ROLES[site["variables"]["blobDataContributorRoleId"]["value"]] == "Storage Blob Data Contributor"
+    assert site["resources"]["account"]["config"]["properties"]["allowSharedKeyAccess"] is False
+
+
+def test_the_function_app_is_python_3_11_on_linux_flex_consumption_with_its_own_identity():
+    app = bicep("modules/function-app.bicep")["resources"]
+    plan, site = app["plan"]["config"], app["site"]["config"]
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"} and plan["properties"]["reserved"] is True
+    assert site["kind"] == "functionapp,linux" and site["identity"] == {"type": "SystemAssigned"}
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["deployment"]["storage"]["authentication"] == {"type": "SystemAssignedIdentity"}
+
+
+def test_app_settings_are_the_apps_own_and_carry_no_keys():
+    main = bicep("main.bicep")
+    names = (object_keys(main["variables"]["appSettings"]["value"])
+             | object_keys(main["variables"]["optionalSettings"]["value"])
+             | object_keys(bicep("modules/function-app.bicep")["outputs"]["hostSettings"]["value"]))
+    known = {name.upper() for name in Settings.model_fields} | HOST_SETTINGS
+    assert names - known == set()
+    assert {"INCIDENTS_STORE", "COSMOS_ENDPOINT", "AUTH_TENANT_ID", "AUTH_AUDIENCE"} <= names
+    assert not names & {"COSMOS_KEY", "SITE_STORAGE_CONNECTION_STRING", "INCIDENTS_DEV_SIGNING_KEY",
+                        "INCIDENTS_FUNCTION_KEY", "FUNCTIONS_WORKER_RUNTIME"}
+    settings = main["variables"]["appSettings"]["value"]
+    assert (settings["INCIDENTS_STORE"], settings["SITE_SINK"], settings["SITE_CONTAINER"]) == (
+        "cosmos", "blob", "$web")
+    assert main["resources"]["siteSettings"]["config"]["name"] == "appsettings"
+    for path in BICEP_FILES:
+        assert not re.search(r"listKeys|listConnectionStrings|primaryMasterKey", path.read_text()), path.name
+
+
+# The deploy scripts
+
+
+@pytest.fixture
+def fake_az(tmp_path):
+    """A PATH whose first `az` is the fake one; returns (environment, log file)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(FAKE_AZ, bin_dir / "az")
+    (bin_dir / "az").chmod(0o755)
+    log = tmp_path / "az.log"
+    log.touch()
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_AZ_LOG": str(log), "HOME": str(tmp_path)}, log
+
+
+def run_script(name, *args, env, stdin=subprocess.DEVNULL):
+    return subprocess.run(["bash", str(INFRA / name), *args], env=env, stdin=stdin, capture_output=True, text=True,
+                          timeout=30)
+
+
+DEPLOY_ENV = {"ONCALL_EMAIL": "oncall@example.org", "RUNBOOK_BASE_URL": "https://example.org/repo/blob/main",
+              "ALERT_WEBHOOK_URI": "https://example.org/api/v1/alerts/azure-monitor?code=k",
+              "PLATFORM_APP_INSIGHTS_ID": "ai", "PLATFORM_COSMOS_ACCOUNT_ID": "cosmos", "PLATFORM_ACS_ID": "acs",
+              "PLATFORM_CONTAINER_APP_ID": "ca", "AUTH_AUDIENCE": "audience"}
+
+
+def test_the_scripts_exist_and_pass_bash_n():
+    assert {p.name for p in SCRIPTS} >= {"deploy-main.sh", "deploy-monitoring.sh"}
+    for script in SCRIPTS:
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0, script.name
+        assert script.read_text().startswith("#!/usr/bin/env bash") or script.name == "deploy-lib.sh"
+        assert "set -euo pipefail" in script.read_text() or script.name == "deploy-lib.sh"
+
+
+def test_the_scripts_are_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: apt-get install shellcheck (make test installs it)"
+    result = subprocess.run([shellcheck, "-x", *(p.name for p in SCRIPTS)], cwd=INFRA, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(("script", "template"), [("deploy-monitoring.sh", "monitoring"), ("deploy-main.sh", "main")])
+def test_dry_run_prints_what_if_then_create_and_never_calls_az(script, template, fake_az):
+    env, log = fake_az
+    result = run_script(script, "--env", "prod", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    what_if = next(i for i, line in enumerate(lines) if line.startswith("az deployment group what-if "))
+    create = next(i for i, line in enumerate(lines) if line.startswith("az deployment group create "))
+    assert what_if < create
+    for line in (lines[what_if], lines[create]):
+        assert "--resource-group rg-petanque-incidents-prod" in line
+        assert f"{template}.prod.bicepparam" in line and f"{template}.bicep" in line
+    assert log.read_text() == ""  # printed, not run
+    assert "not set" in result.stderr  # and it says which environment variables a real run needs
+
+
+def test_dry_run_works_where_az_is_not_installed(tmp_path):
+    if shutil.which("az", path="/usr/bin:/bin"):
+        pytest.skip("az is installed in /usr/bin here")
+    result = run_script("deploy-monitoring.sh", "-e", "dev", "--dry-run", "-g", "rg-x", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "az deployment group what-if --resource-group rg-x" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["deploy-monitoring.sh", "deploy-main.sh"])
+def test_help_and_bad_arguments(script, fake_az):
+    env, _ = fake_az
+    result = run_script(script, "--help", env=env)
+    assert result.returncode == 0 and result.stdout.startswith(f"Usage: {script}")
+    assert "--dry-run" in result.stdout and "what-if" in result.stdout
+    assert run_script(script, env=env).returncode != 0  # --env is required
+    bad = run_script(script, "--env", "dev", "--frobnicate", "--dry-run", env=env)
+    assert bad.returncode != 0 and "unknown option" in bad.stderr
+
+
+def test_a_real_run_needs_az_and_a_sign_in(fake_az, tmp_path):
+    env, log = fake_az
+    if not shutil.which("az", path="/usr/bin:/bin"):
+        missing = run_script("deploy-monitoring.sh", "-e", "dev", "--yes", env={**DEPLOY_ENV, "PATH": "/usr/bin:/bin"})
+        assert missing.returncode != 0 and "Azure CLI (az) is not installed" in missing.stderr
+    signed_out = run_script("deploy-monitoring.sh", "-e", "dev", "--yes",
+                            env={**env, **DEPLOY_ENV, "FAKE_AZ_FAIL": "1"})
+    assert signed_out.returncode != 0 and "az login" in signed_out.stderr
+    assert "deployment" not in log.read_text()
+
+
+def test_a_real_run_checks_the_environment_then_deploys_what_if_first(fake_az):
+    env, log = fake_az
+    unset = run_script("deploy-monitoring.sh", "-e", "dev", "--yes", env=env)
+    assert unset.returncode != 0 and "ONCALL_EMAIL" in unset.stderr and "deployment" not in log.read_text()
+    not_a_terminal = run_script("deploy-monitoring.sh", "-e", "dev", env={**env, **DEPLOY_ENV})
+    assert not_a_terminal.returncode != 0 and "--yes" in not_a_terminal.stderr
+    log.write_text("")
+    for _ in range(2):  # re-running is the same deployment again
+        result = run_script("deploy-main.sh", "-e", "dev", "--yes", env={**env, **DEPLOY_ENV})
+        assert result.returncode == 0, result.stderr
+    calls = [line.split(" --")[0] for line in log.read_text().splitlines()]
+    once = ["az account show", "az group exists", "az deployment group what-if", "az deployment group create",
+            "az deployment group show", "az storage blob service-properties update"]
+    assert calls == once * 2
+    assert "--account-name stpetwebdevabc12345" in log.read_text()
+
+
+def test_the_webhook_uri_can_come_from_the_function_app_and_its_key_is_made_once(fake_az):
+    env, log = fake_az
+    deploy_env = {k: v for k, v in {**env, **DEPLOY_ENV}.items() if k != "ALERT_WEBHOOK_URI"}
+    result = run_script("deploy-monitoring.sh", "-e", "prod", "--yes", "--function-app", "func-x", env=deploy_env)
+    assert result.returncode == 0, result.stderr
+    text = log.read_text()
+    assert "az functionapp function keys list --resource-group rg-petanque-incidents-prod --name func-x " \
+           "--function-name azure_monitor_alert --query alerts" in text
+    assert "--key-name alerts" in text and text.index("keys set") < text.index("deployment group what-if")
+    assert "generated-key" not in result.stdout + result.stderr  # the key is never printed
