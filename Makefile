@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench token clean
+.PHONY: run test bench token clean system-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,19 @@ node_modules/.installed: package.json package-lock.json
 run: $(BIN)/.installed
 	$(BIN)/python -m incidents serve
 
-test: $(BIN)/.installed node_modules/.installed
+# Debian packages the tests use: Chromium for the browser test (a downloaded browser build cannot be had here) and
+# shellcheck for the deploy scripts. Installed when missing; CI runs as root.
+DEBIAN_PACKAGES := chromium chromium-driver shellcheck
+system-packages:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v shellcheck >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES); \
+	  else \
+	    echo "Missing Debian packages: sudo apt-get install $(DEBIAN_PACKAGES)"; \
+	  fi; \
+	fi
+
+test: $(BIN)/.installed node_modules/.installed system-packages
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed node_modules/.installed

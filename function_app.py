@@ -7,7 +7,9 @@ import azure.functions as func
 
 from incidents.alert_functions import blueprint as alert_intake
 from incidents.http_api import blueprint as incident_api
+from incidents.site_functions import blueprint as status_site
 
 app = func.FunctionApp()
 app.register_functions(incident_api)
 app.register_functions(alert_intake)
+app.register_functions(status_site)

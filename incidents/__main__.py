@@ -1,8 +1,10 @@
-"""Command line: `python -m incidents serve` runs the Function App locally; `token` prints a local admin token."""
+"""Command line: `python -m incidents serve` runs the Function App locally; `token` prints a local admin token;
+`publish` publishes the status site once."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -21,9 +23,12 @@ def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) ->
     unless Entra ID is configured, and a function key kept in .local/. Returns lines worth printing."""
     from .auth import create_dev_key
     from .localhost import load_local_settings
+    from .settings import SITE_PUBLISH_SCHEDULE
 
     load_local_settings(Path("local.settings.json"), environ)
     said = []
+    if not environ.get("SITE_PUBLISH_SCHEDULE"):  # the timer's %SITE_PUBLISH_SCHEDULE% must resolve
+        environ["SITE_PUBLISH_SCHEDULE"] = SITE_PUBLISH_SCHEDULE
     if not any(environ.get(k) for k in ("AUTH_TENANT_ID", "AUTH_ISSUER", "AUTH_JWKS_URL", "INCIDENTS_DEV_SIGNING_KEY")):
         create_dev_key(DEV_KEY_FILE)
         environ["INCIDENTS_DEV_SIGNING_KEY"] = str(DEV_KEY_FILE)
@@ -42,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     from .localhost import LocalHost, route_prefix_from_host_json
     from .settings import SettingsError, load_settings
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     said = prepare_local_environment()
     try:
         settings = load_settings()
@@ -58,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         route_prefix=route_prefix_from_host_json(Path("host.json")),
         function_key=settings.incidents_function_key.get_secret_value(),
+        static_root=settings.site_directory if settings.site_sink == "directory" else None,
     )
     with host:
         store = settings.cosmos_endpoint if settings.incidents_store == "cosmos" else settings.incidents_sqlite_path
@@ -66,11 +73,48 @@ def serve(args: argparse.Namespace) -> int:
             print(f"  {line}", flush=True)
         if settings.incidents_dev_signing_key:
             print("  Admin token: python -m incidents token --role platform-admin", flush=True)
+        print(f"  Status site: {_publish_at_start(settings, host.url)}", flush=True)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+        finally:
+            from .publisher import shutdown
+
+            shutdown(timeout=10)
+    return 0
+
+
+def _publish_at_start(settings, url: str) -> str:
+    from .bootstrap import services
+    from .publisher import publisher_for
+
+    app = services()
+    try:
+        report = publisher_for(settings, store=app.incidents.store, clock=app.incidents.clock).publish()
+    except Exception as exc:  # the API is still worth serving; the timer tries again
+        return f"not published ({type(exc).__name__}: {exc})"
+    where = f"{url}/" if settings.site_sink == "directory" else settings.site_base_url or settings.site_container
+    return f"{where} ({len(report.uploaded)} files uploaded, {report.unchanged} unchanged)"
+
+
+def publish(args: argparse.Namespace) -> int:
+    from .publisher import publisher_for
+    from .settings import SettingsError, load_settings
+
+    prepare_local_environment()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"Cannot publish: {exc}", file=sys.stderr)
+        return 2
+    report = publisher_for(settings).publish()
+    for path in report.uploaded:
+        print(path)
+    where = settings.site_directory if settings.site_sink == "directory" else settings.site_container
+    print(f"Published to {where}: {len(report.uploaded)} files uploaded ({report.bytes_uploaded} bytes), "
+          f"{report.unchanged} unchanged, in {report.seconds * 1000:.0f} ms", file=sys.stderr)
     return 0
 
 
@@ -117,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--name", default="Local Admin", help="who the token says you are")
     tok.add_argument("--hours", type=float, default=8, help="how long the token is valid (default 8)")
     tok.set_defaults(handler=token)
+
+    pub = commands.add_parser("publish", help="publish the status site once (SITE_SINK: a directory or Blob Storage)")
+    pub.set_defaults(handler=publish)
 
     args = parser.parse_args(argv)
     return args.handler(args)

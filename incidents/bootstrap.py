@@ -63,7 +63,13 @@ def build(settings: Settings, *, store: IncidentStore | None = None, notifier: N
 
     slack = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
     notifier = notifier or notifier_from_url(slack)
-    incidents = IncidentService(store or build_store(settings), notifier=notifier, **service_options)
+    def publish_site_soon() -> None:  # built on first use: webhook-only instances never load the site's code
+        from .publisher import publisher_for
+
+        publisher_for(settings, store=incidents.store, clock=incidents.clock).request_publish()
+
+    incidents = IncidentService(store or build_store(settings), notifier=notifier,
+                                on_public_change=publish_site_soon, **service_options)
     alerts = AlertIntake(
         incidents, load_policy(),
         grouping_window=timedelta(minutes=settings.alerts_grouping_minutes),

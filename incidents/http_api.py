@@ -176,6 +176,19 @@ def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
     return _incident(services().incidents.dismiss(incident_id, json_body(req, Dismissal), author=author))
 
 
+@blueprint.route(route="v1/admin/incidents/{id}/postmortem", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def incident_postmortem(req: func.HttpRequest) -> func.HttpResponse:
+    """A postmortem draft in Markdown: the template, with the timeline and the timings filled in."""
+    from .postmortem import render_postmortem
+
+    _admin(req)
+    app = services()
+    incident = app.incidents.get(_incident_id(req)).incident
+    return func.HttpResponse(render_postmortem(incident, now=app.incidents.clock()), mimetype="text/markdown",
+                             charset="utf-8")
+
+
 @blueprint.route(route="v1/public/incidents", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def public_incidents(req: func.HttpRequest) -> func.HttpResponse:

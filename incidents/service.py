@@ -53,11 +53,13 @@ class IncidentService:
         *,
         clock: Callable[[], datetime] = utc_now,
         notifier: Notifier | None = None,
+        on_public_change: Callable[[], None] = lambda: None,
         conflict_attempts: int = 200,
     ) -> None:
         self.store = store
         self.clock = clock
         self.notifier = notifier or NoNotifier()
+        self.on_public_change = on_public_change  # e.g. republish the status site
         self.conflict_attempts = conflict_attempts
 
     def create(self, body: NewIncident, *, author: str) -> Stored:
@@ -65,7 +67,7 @@ class IncidentService:
         for _ in range(5):
             incident = open_incident(body, incident_id=new_incident_id(now), author=author, now=now)
             try:
-                return self.store.add(incident)
+                return self._seen(self.store.add(incident))
             except AlreadyExists:
                 continue  # a random id collided; draw another
         raise StoreUnavailable("could not allocate a unique incident id")
@@ -78,18 +80,24 @@ class IncidentService:
 
     def change(self, incident_id: str, change: IncidentChange, *, author: str, if_match: str | None = None) -> Stored:
         """Apply `change` as one new timeline entry (see `update`)."""
-        return self.update(
+        return self._seen(self.update(
             incident_id, lambda incident, now: apply_change(incident, change, author=author, now=now), if_match=if_match
-        )
+        ))
 
     def confirm(self, incident_id: str, confirmation: Confirmation, *, author: str) -> Stored:
         stored = self.update(incident_id, lambda incident, now: confirm(incident, confirmation, author=author, now=now))
         self.announce(NoticeKind.confirmed, stored.incident)
-        return stored
+        return self._seen(stored)
 
     def dismiss(self, incident_id: str, dismissal: Dismissal, *, author: str) -> Stored:
         stored = self.update(incident_id, lambda incident, now: dismiss(incident, dismissal, author=author, now=now))
         self.announce(NoticeKind.dismissed, stored.incident, reason=dismissal.reason)
+        return stored
+
+    def _seen(self, stored: Stored) -> Stored:
+        """What happens to a published incident is seen by the public: tell whoever shows it."""
+        if stored.incident.state is State.published:
+            self.on_public_change()
         return stored
 
     def announce(self, kind: NoticeKind, incident: Incident, **details) -> None:

@@ -4,6 +4,7 @@ through the local host) when the app first needs it, never at import."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 DEV_ISSUER = "https://incidents.localhost/dev"
 DEV_AUDIENCE = "api://incidents-local"
+SITE_PUBLISH_SCHEDULE = "0 * * * * *"  # every minute; the timer's default (see __main__.prepare_local_environment)
+_NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 
 
 class SettingsError(Exception):
@@ -51,6 +54,15 @@ class Settings(BaseModel):
     slack_webhook_url: SecretStr | None = None  # a Slack incoming webhook; without it nobody is told
     incidents_public_base_url: str | None = None  # e.g. https://func-petanque.azurewebsites.net, for links in Slack
 
+    # The public status site (incidents/publisher.py): a local directory, or Blob Storage's static website ($web)
+    site_sink: Literal["directory", "blob"] = "directory"
+    site_directory: Path = Path(".local/site")
+    site_storage_connection_string: SecretStr | None = None  # without it: SITE_STORAGE_ACCOUNT_URL + managed identity
+    site_storage_account_url: str | None = None  # https://<account>.blob.core.windows.net
+    site_container: str = Field(default="$web", min_length=1)
+    site_base_url: str | None = None  # where visitors find the site, e.g. https://status.petanque.life
+    site_publish_schedule: str = SITE_PUBLISH_SCHEDULE  # NCRONTAB, seconds first
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.incidents_store == "cosmos" and not self.cosmos_endpoint:
@@ -60,7 +72,8 @@ class Settings(BaseModel):
         if self.alerts_aad_audience and not (self.alerts_aad_tenant_id or self.auth_tenant_id
                                              or (self.alerts_aad_issuer and self.alerts_aad_jwks_url)):
             raise ValueError("ALERTS_AAD_TENANT_ID (or AUTH_TENANT_ID) is required when ALERTS_AAD_AUDIENCE is set")
-        for name in ("slack_webhook_url", "incidents_public_base_url"):
+        self._check_site()
+        for name in ("slack_webhook_url", "incidents_public_base_url", "site_base_url"):
             value = getattr(self, name)
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             if text and not text.startswith(("https://", "http://")):
@@ -80,6 +93,17 @@ class Settings(BaseModel):
             if not self.auth_audience:
                 raise ValueError("AUTH_AUDIENCE is required: the API app registration's application (client) ID")
         return self
+
+    def _check_site(self) -> None:
+        if self.site_sink == "blob" and not (self.site_storage_connection_string or self.site_storage_account_url):
+            raise ValueError("SITE_STORAGE_CONNECTION_STRING or SITE_STORAGE_ACCOUNT_URL is required "
+                             "when SITE_SINK=blob")
+        if self.site_storage_account_url and not self.site_storage_account_url.startswith(("https://", "http://")):
+            raise ValueError("SITE_STORAGE_ACCOUNT_URL must be a URL such as https://<account>.blob.core.windows.net")
+        fields = self.site_publish_schedule.split()
+        if len(fields) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields):
+            raise ValueError("SITE_PUBLISH_SCHEDULE must be NCRONTAB with 6 fields, seconds first: "
+                             "{second} {minute} {hour} {day} {month} {day-of-week}, e.g. 0 * * * * *")
 
     @property
     def token_issuer(self) -> str:

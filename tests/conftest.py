@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.support.identity",
     "tests.support.slack_sink",
     "tests.support.api",
+    "tests.support.azurite",
+    "tests.support.site",
 ]

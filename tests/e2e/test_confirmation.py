@@ -108,3 +108,23 @@ def test_the_2143_scenario_from_alert_to_resolved(api, store):
     assert done.json()["resolved_at"] == "2026-11-26T22:36:00.000Z"
     public = api.request("GET", "v1/public/incidents", role=None).json()["incidents"]
     assert [u["status"] for u in public[0]["updates"]] == ["investigating", "monitoring", "resolved"]
+
+
+def test_the_postmortem_draft_carries_the_whole_timeline_in_order(api, store):
+    draft = api.post_alert(alert("metric-static", api.clock, alertRule=HTTP_5XX)).json()["incident_id"]
+    api.clock.advance(minutes=4)
+    confirm(api, draft)
+    api.clock.advance(minutes=10)
+    path = f"v1/admin/incidents/{draft}"
+    api.request("PATCH", path, json={"status": "identified", "note": "bad deploy 21:30, rolling back"})
+    api.clock.advance(minutes=30)
+    api.request("PATCH", path, json={"status": "resolved", "public_message": "Error rates are back to normal."})
+
+    response = api.request("GET", f"{path}/postmortem")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/markdown")
+    timeline = response.text.split("## Timeline")[1].split("## Root cause")[0]
+    moments = [f"2026-11-26 {hhmm}:00 UTC" for hhmm in ("21:43", "21:47", "21:57", "22:27")]
+    assert [timeline.index(m) for m in moments] == sorted(timeline.index(m) for m in moments)
+    assert "bad deploy 21:30, rolling back" in timeline and HTTP_5XX in response.text
+    assert "Time to resolve | 44 min" in response.text
+    assert_problem(api.request("GET", f"{path}/postmortem", role="viewer"), 403)

@@ -1,0 +1,112 @@
+"""The Azure Blob Storage site sink, usually the storage account's static website container `$web`.
+
+Each file is one blob uploaded whole (a reader gets the old or the new blob), with Content-Type and Cache-Control
+set, and the publisher's content hash kept in the blob's metadata: listing the container with metadata tells what
+changed without downloading anything. The publishing lock is a 60 s lease on an empty lock blob, renewed while held,
+so a publisher that dies frees the lock within a minute.
+
+Only this module imports azure.storage (about 0.7 s), and it is itself imported only when a blob sink is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+
+from .site_sink import LOCK_TIMEOUT_S, SinkBusy, check_path
+
+if TYPE_CHECKING:
+    from .site import SiteFile
+
+log = logging.getLogger(__name__)
+HASH_KEY = "contentsha256"  # metadata names must be C# identifiers
+LOCK_BLOB = ".publish.lock"
+LEASE_SECONDS = 60  # the longest finite lease Blob Storage grants
+
+
+class BlobSink:
+    def __init__(self, container: ContainerClient, *, lock_blob: str = LOCK_BLOB):
+        self.container = container
+        self.lock_blob = lock_blob
+
+    def __repr__(self) -> str:
+        return f"BlobSink({self.container.url!r})"
+
+    def current_hashes(self) -> dict[str, str]:
+        return {
+            blob.name: blob.metadata[HASH_KEY]
+            for blob in self.container.list_blobs(include=["metadata"])
+            if blob.metadata and HASH_KEY in blob.metadata
+        }
+
+    def put(self, file: SiteFile, content_hash: str) -> None:
+        self.container.upload_blob(
+            check_path(file.path), file.content, overwrite=True,
+            content_settings=ContentSettings(content_type=file.content_type, cache_control=file.cache_control),
+            metadata={HASH_KEY: content_hash},
+        )
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            return self.container.download_blob(check_path(path)).readall()
+        except ResourceNotFoundError:
+            return None
+
+    @contextmanager
+    def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        blob = self.container.get_blob_client(self.lock_blob)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
+                break
+            except ResourceNotFoundError:
+                with suppress(HttpResponseError):  # another publisher made it (and may hold it) meanwhile
+                    blob.upload_blob(b"", overwrite=False)
+            except HttpResponseError as exc:
+                if exc.status_code != 409:  # 409 LeaseAlreadyPresent: someone else is publishing
+                    raise
+                if time.monotonic() >= deadline:
+                    raise SinkBusy(f"{blob.url} is leased by another publisher") from None
+                time.sleep(0.1)
+        released = threading.Event()
+
+        def renew() -> None:
+            while not released.wait(LEASE_SECONDS / 3):
+                try:
+                    lease.renew()
+                except HttpResponseError:
+                    log.exception("could not renew the lease on %s", blob.url)
+
+        threading.Thread(target=renew, name="site-lock-lease", daemon=True).start()
+        try:
+            yield
+        finally:
+            released.set()
+            lease.release()
+
+
+def open_blob_sink(*, connection_string: str | None = None, account_url: str | None = None,
+                   container: str = "$web", credential=None) -> BlobSink:
+    """A sink on `container`, by connection string (the container is created if missing) or by account URL with
+    `credential`, by default DefaultAzureCredential (managed identity on Azure; needs *Storage Blob Data
+    Contributor*; the static website must already be enabled, which creates `$web`)."""
+    if connection_string:
+        client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+        with suppress(ResourceExistsError):
+            client.create_container()
+        return BlobSink(client)
+    if not account_url:
+        raise ValueError("a blob sink needs a connection string or an account URL")
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return BlobSink(BlobServiceClient(account_url, credential=credential).get_container_client(container))

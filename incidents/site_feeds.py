@@ -1,0 +1,134 @@
+"""The site's machine-readable outputs, from the view model: status/{locale}.json, the Atom feed's context, and the
+Atlassian Statuspage-compatible api/v2 documents, so that existing widgets and clients read us unchanged.
+
+Statuspage mappings (docs/status-site.md): severity -> impact sev3 minor, sev2 major, sev1 critical; overall status
+-> indicator operational none, degraded_performance minor, partial_outage major, major_outage critical. Component
+statuses and incident statuses already use Statuspage's values. Statuspage content is English.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .site import ComponentView, IncidentView, SiteView
+
+SCHEMA_VERSION = 1
+PAGE_ID, PAGE_NAME = "petanque-life", "Petanque Life"
+MAX_INCIDENTS = 50  # incidents.json: the 50 most recent, as Statuspage serves it
+IMPACT = {"sev3": "minor", "sev2": "major", "sev1": "critical"}
+INDICATOR = {
+    "operational": ("none", "All Systems Operational"),
+    "degraded_performance": ("minor", "Minor Service Outage"),
+    "partial_outage": ("major", "Partial System Outage"),
+    "major_outage": ("critical", "Major Service Outage"),
+}
+# An entry that only changed the status or severity has no words of its own; Statuspage bodies are never empty.
+DEFAULT_BODY = {
+    "investigating": "We are investigating this issue.",
+    "identified": "The issue has been identified and a fix is being worked on.",
+    "monitoring": "A fix has been implemented and we are monitoring the results.",
+    "resolved": "This incident has been resolved.",
+}
+
+
+def page_path(locale: str, page: str) -> str:
+    return page if locale == "en" else f"{locale}/{page}"
+
+
+class Urls:
+    """Links between our own files are relative, so the site works under any host or path; they are absolute (for
+    hreflang alternates, feed links and API links) only when a base_url is configured."""
+
+    def __init__(self, base_url: str, here: str) -> None:
+        self.base, self.up = base_url.rstrip("/"), "../" * here.count("/")
+
+    def rel(self, path: str) -> str:
+        return self.up + path
+
+    def absolute(self, path: str) -> str:
+        return f"{self.base}/{path}" if self.base else self.rel(path)
+
+
+def status_document(view: SiteView) -> dict[str, Any]:
+    """status/{locale}.json, which the page's script refreshes from: the view model itself, minus the 90 days."""
+    return {
+        "schema_version": SCHEMA_VERSION, "locale": view.locale, "generated_at": view.generated_at.iso,
+        "updated_at": view.updated_at.iso if view.updated_at else None, "overall": asdict(view.overall),
+        "components": [asdict(c) for c in view.components],
+        "active": [asdict(i) for i in view.active], "recent": [asdict(i) for i in view.recent],
+    }
+
+
+def _urn(name: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"petanque-life-status/{name}").urn
+
+
+def feed_context(view: SiteView, base_url: str) -> dict[str, Any]:
+    """What templates/feed.atom renders: one entry per incident of the last 90 days, with stable ids."""
+    locale = view.locale
+    urls = Urls(base_url, f"feed/{locale}.atom")
+    history = urls.absolute(page_path(locale, "history.html"))
+    return {
+        "view": view, "id": _urn(f"feed/{locale}"), "updated": (view.updated_at or view.generated_at).iso,
+        "self_href": urls.absolute(f"feed/{locale}.atom"), "alternate": urls.absolute(page_path(locale, "index.html")),
+        "entries": [(_urn(f"{locale}/{i.id}"), f"{history}#{i.id}", i) for m in view.history for i in m.incidents],
+    }
+
+
+def statuspage_documents(view: SiteView, base_url: str) -> dict[str, dict[str, Any]]:
+    """api/v2/{summary,status,incidents,incidents/unresolved}.json from the English view."""
+    base = base_url.rstrip("/")
+    updated = (view.updated_at or view.generated_at).iso
+    page = {"id": PAGE_ID, "name": PAGE_NAME, "url": f"{base}/", "time_zone": "Etc/UTC", "updated_at": updated}
+    indicator, description = INDICATOR[view.overall.code]
+    status = {"indicator": indicator, "description": description}
+    everything = [i for month in view.history for i in month.incidents]
+    components = [_component(c, n, everything, updated) for n, c in enumerate(view.components)]
+    by_name = {c["name"]: c for c in components}
+    unresolved = [_incident(i, by_name, base) for i in view.active]
+    return {
+        "api/v2/summary.json": {"page": page, "components": components, "incidents": unresolved,
+                                "scheduled_maintenances": [], "status": status},
+        "api/v2/status.json": {"page": page, "status": status},
+        "api/v2/incidents.json": {"page": page,
+                                  "incidents": [_incident(i, by_name, base) for i in everything[:MAX_INCIDENTS]]},
+        "api/v2/incidents/unresolved.json": {"page": page, "incidents": unresolved},
+    }
+
+
+def _component(c: ComponentView, position: int, incidents: list[IncidentView], page_updated: str) -> dict[str, Any]:
+    touched = [i.updated.iso for i in incidents if c.name in (t.value for t in i.components)]
+    updated = max(touched, default=page_updated)
+    return {
+        "id": hashlib.sha256(c.name.encode()).hexdigest()[:12], "name": c.name, "status": c.status.code,
+        "created_at": updated, "updated_at": updated, "position": position + 1, "description": None,
+        "showcase": False, "start_date": None, "group_id": None, "page_id": PAGE_ID, "group": False,
+        "only_show_if_degraded": False,
+    }
+
+
+def _incident(i: IncidentView, components: dict[str, dict[str, Any]], base: str) -> dict[str, Any]:
+    chronological = list(reversed(i.updates))
+    monitoring_at, previous = None, None
+    for u in chronological:  # the latest move into monitoring
+        if u.status.code == "monitoring" and previous != "monitoring":
+            monitoring_at = u.at.iso
+        previous = u.status.code
+    return {
+        "id": i.id, "name": i.title.value, "status": i.status.code,
+        "created_at": chronological[0].at.iso if chronological else i.started.iso, "updated_at": i.updated.iso,
+        "monitoring_at": monitoring_at, "resolved_at": i.resolved.iso if i.resolved else None,
+        "impact": IMPACT[i.severity.code], "shortlink": f"{base}/history.html#{i.id}".lstrip("/"),
+        "started_at": i.started.iso, "page_id": PAGE_ID,
+        "incident_updates": [{
+            "id": f"{i.id}-{u.id}", "status": u.status.code,
+            "body": u.message.value if u.message else DEFAULT_BODY[u.status.code],
+            "incident_id": i.id, "created_at": u.at.iso, "updated_at": u.at.iso, "display_at": u.at.iso,
+            "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
+        } for u in i.updates],
+        "components": [components[t.value] for t in i.components if t.value in components],
+    }
