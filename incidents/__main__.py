@@ -42,15 +42,28 @@ def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) ->
     return said
 
 
+def _settings_or_say_why(failure: str):
+    """The settings, or None after one line on stderr that names the setting to fix."""
+    from .settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"{failure}: {exc}", file=sys.stderr)
+        return None
+
+
 def serve(args: argparse.Namespace) -> int:
     from .bootstrap import build, use
     from .localhost import LocalHost, route_prefix_from_host_json
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     said = prepare_local_environment()
+    settings = _settings_or_say_why("Cannot start")
+    if settings is None:
+        return 2
     try:
-        settings = load_settings()
         use(build(settings))
     except SettingsError as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
@@ -101,13 +114,10 @@ def _publish_at_start(settings, url: str) -> str:
 
 def publish(args: argparse.Namespace) -> int:
     from .publisher import publisher_for
-    from .settings import SettingsError, load_settings
 
     prepare_local_environment()
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"Cannot publish: {exc}", file=sys.stderr)
+    settings = _settings_or_say_why("Cannot publish")
+    if settings is None:
         return 2
     report = publisher_for(settings).publish()
     for path in report.uploaded:
@@ -120,13 +130,10 @@ def publish(args: argparse.Namespace) -> int:
 
 def token(args: argparse.Namespace) -> int:
     from .auth import mint_token
-    from .settings import SettingsError, load_settings
 
     prepare_local_environment()
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"Cannot make a token: {exc}", file=sys.stderr)
+    settings = _settings_or_say_why("Cannot make a token")
+    if settings is None:
         return 2
     if not settings.incidents_dev_signing_key:
         print(

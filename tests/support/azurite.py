@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 ACCOUNT = "devstoreaccount1"
@@ -86,12 +88,7 @@ def run_azurite(location: Path) -> Iterator[Azurite]:
         requests.get(f"{url}?comp=list", timeout=5)  # answers (any status), not just listens
         yield Azurite(url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "tests" / "support" / "cosmos_server.js"
 PACKAGE = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
@@ -81,14 +83,7 @@ def run_emulator(log: Path) -> Iterator[CosmosEmulator]:
         requests.get(endpoint + "/", verify=False, timeout=5).raise_for_status()  # answers, not just listens
         yield CosmosEmulator(endpoint)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        stop(process)
 
 
 @pytest.fixture(scope="session")
