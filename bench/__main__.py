@@ -125,6 +125,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     from incidents import bootstrap
     from incidents.auth import create_dev_key, mint_token
     from incidents.localhost import LocalHost
+    from incidents.publisher import publisher_for, shutdown
     from incidents.settings import load_settings
 
     rng = random.Random(2026)
@@ -133,7 +134,8 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     result = {"incidents": len(incidents), "open_incidents": len(open_ids),
               "build_s": round(time.perf_counter() - started, 2)}
     dev_key = create_dev_key(tmp / "dev-signing-key.pem")
-    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key"})
+    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key",
+                              "SITE_DIRECTORY": str(tmp / f"site-{name}")})
     token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience,
                        roles=[settings.auth_admin_role])
     with open_store(name, tmp) as store:
@@ -144,6 +146,12 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         result["seed_per_s"] = round(len(incidents) / result["seed_s"], 1)
         bootstrap.use(bootstrap.build(settings, store=store))
         try:
+            # The whole status site from what was seeded (90 days of it), then again with nothing changed.
+            site = publisher_for(settings, store=store)
+            for run in ("publish_first", "publish_again"):
+                report = site.publish()
+                result[run] = {"seconds": round(report.seconds, 2), "files": len(report.uploaded),
+                               "bytes": report.bytes_uploaded}
             with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False) as host:
                 feed_url, admin_url = f"{host.url}/api/v1/public/incidents", f"{host.url}/api/v1/admin/incidents/"
                 first = requests.get(feed_url, timeout=30)
@@ -162,6 +170,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
                     measure(args.concurrency, args.concurrency, call)  # warm-up: connections, lazy imports
                     result["operations"][op] = measure(args.requests, args.concurrency, call)
         finally:
+            shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
     return result
 
@@ -182,6 +191,9 @@ def print_table(report: dict) -> None:
     for name, r in report["stores"].items():
         print(f"{name:<8}{'seed':<13}{r['incidents']:>6}{'':>32}{r['seed_per_s']:>9}   ({r['seed_s']} s; "
               f"{r['open_incidents']} open; built in {r['build_s']} s)")
+        for run in ("publish_first", "publish_again"):
+            p = r[run]
+            print(f"{name:<8}{run:<13}{p['files']:>6} files, {p['bytes']} bytes uploaded in {p['seconds']} s")
         for op, m in r["operations"].items():
             print(f"{name:<8}{op:<13}{m['n']:>6}{m['errors']:>5}{m['p50_ms']:>9}{m['p95_ms']:>9}{m['max_ms']:>9}"
                   f"{m['req_per_s']:>9}" + (f"   first error: {m['first_error'][:60]}" if m["errors"] else ""))

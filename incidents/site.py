@@ -31,6 +31,9 @@ from .site_feeds import Urls, feed_context, page_path, status_document, statuspa
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES, WWW, CATALOGS = ROOT / "templates", ROOT / "www", ROOT / "locale"
 FRONT_DAYS, HISTORY_DAYS, STALE_MINUTES = 30, 90, 5
+# Bounds that keep every page and the status JSON small however busy a quarter was: the front page lists at most
+# RECENT_MAX past incidents, the history page at most HISTORY_MAX (open incidents always show).
+RECENT_MAX, HISTORY_MAX = 10, 200
 SHORT_CACHE, IMMUTABLE = "public, max-age=30", "public, max-age=31536000, immutable"
 HTML, JSON, ATOM = "text/html; charset=utf-8", "application/json", "application/atom+xml"
 ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
@@ -222,6 +225,7 @@ def build_view(incidents: list[Incident], *, locale: str, now: datetime, policy:
     public = [PublicIncident.of(i) for i in incidents if i.state is State.published]
     shown = sorted((i for i in public if _within(i, now - timedelta(days=HISTORY_DAYS))),
                    key=lambda i: i.started_at, reverse=True)
+    shown = [i for n, i in enumerate(shown) if n < HISTORY_MAX or i.status is not Status.resolved]
     open_ = [i for i in shown if i.status is not Status.resolved]
     names = dict.fromkeys([*platform_components(policy), *(name for i in shown for name in i.components)])
     components = []
@@ -241,7 +245,7 @@ def build_view(incidents: list[Incident], *, locale: str, now: datetime, policy:
         overall=Label(overall, words._(OVERALL_LABELS[overall])), components=tuple(components),
         active=tuple(views[i.id] for i in sorted(open_, key=lambda i: list(Severity).index(i.severity))),
         recent=tuple(replace(views[i.id], updates=()) for i in shown  # the front page keeps past incidents short
-                     if i.status is Status.resolved and _within(i, now - timedelta(days=FRONT_DAYS))),
+                     if i.status is Status.resolved and _within(i, now - timedelta(days=FRONT_DAYS)))[:RECENT_MAX],
         history=tuple(MonthView(label, tuple(items)) for label, items in months.items()),
     )
 

@@ -68,14 +68,15 @@ def _urn(name: str) -> str:
 
 
 def feed_context(view: SiteView, base_url: str) -> dict[str, Any]:
-    """What templates/feed.atom renders: one entry per incident of the last 90 days, with stable ids."""
+    """What templates/feed.atom renders: one entry per recent incident (the 50 newest of 90 days), stable ids."""
     locale = view.locale
     urls = Urls(base_url, f"feed/{locale}.atom")
     history = urls.absolute(page_path(locale, "history.html"))
     return {
         "view": view, "id": _urn(f"feed/{locale}"), "updated": (view.updated_at or view.generated_at).iso,
         "self_href": urls.absolute(f"feed/{locale}.atom"), "alternate": urls.absolute(page_path(locale, "index.html")),
-        "entries": [(_urn(f"{locale}/{i.id}"), f"{history}#{i.id}", i) for m in view.history for i in m.incidents],
+        "entries": [(_urn(f"{locale}/{i.id}"), f"{history}#{i.id}", i)
+                    for m in view.history for i in m.incidents][:MAX_INCIDENTS],  # feed readers want the latest
     }
 
 

@@ -77,6 +77,15 @@ def _etag(incident_id: str, version: int) -> str:
     return '"' + hashlib.sha256(f"{incident_id}\n{version}".encode()).hexdigest()[:20] + '"'
 
 
+def _stored(rows: list[tuple[str, str, int, list[str]]]) -> list[Stored]:
+    # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
+    # than json.loads + model_validate): a row's body is a JSON object without "updates".
+    return [
+        Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}'), _etag(i, version))
+        for i, body, version, entries in rows
+    ]
+
+
 def _transient(exc: sqlite3.OperationalError) -> bool:
     message = str(exc).lower()
     return "locked" in message or "busy" in message
@@ -114,7 +123,8 @@ class SqliteStore:
 
     def get(self, incident_id: str) -> Stored:
         with self._read() as db:
-            found = self._load(db, "WHERE id = ?", [incident_id])
+            rows = self._rows(db, "WHERE id = ?", [incident_id])
+        found = _stored(rows)
         if not found:
             raise NotFound(incident_id)
         return found[0]
@@ -135,7 +145,8 @@ class SqliteStore:
                 " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
                 (incident_id, json.dumps(dict(update)), incident_id),
             )
-            return self._load(db, "WHERE id = ?", [incident_id])[0]
+            rows = self._rows(db, "WHERE id = ?", [incident_id])
+        return _stored(rows)[0]  # parsed after COMMIT: the write lock is held for SQL only
 
     def find(self, query: IncidentQuery) -> Page:
         if query.limit < 1:
@@ -161,7 +172,7 @@ class SqliteStore:
             params.extend(decode_page_token(query.page_token))
         sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
         with self._read() as db:
-            items = self._load(db, sql, [*params, query.limit + 1])
+            items = _stored(self._rows(db, sql, [*params, query.limit + 1]))
         return page_of(items, query.limit)
 
     def close(self) -> None:
@@ -173,7 +184,8 @@ class SqliteStore:
 
     # Plumbing
 
-    def _load(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[Stored]:
+    def _rows(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[tuple[str, str, int, list[str]]]:
+        """(id, body, version, timeline entries) as stored, in one snapshot."""
         rows = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
         timelines: dict[str, list[str]] = {row[0]: [] for row in rows}
         if rows:
@@ -184,13 +196,7 @@ class SqliteStore:
                 list(timelines),
             ):
                 timelines[incident_id].append(body)
-        # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
-        # than json.loads + model_validate): the row's body is a JSON object without "updates".
-        return [
-            Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(timelines[i])}]}}'),
-                   _etag(i, version))
-            for i, body, version in rows
-        ]
+        return [(i, body, version, timelines[i]) for i, body, version in rows]
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

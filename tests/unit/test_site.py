@@ -329,3 +329,21 @@ def test_no_request_leaves_for_another_host():
                 urls = re.findall(r"\w+://[^\s\"')]+", text)
             assert all(u.startswith(BASE + "/") for u in urls), (f.path, urls)
     assert "@import" not in (WWW / "site.css").read_text() and "url(" not in (WWW / "site.css").read_text()
+
+
+def test_a_busy_quarter_keeps_every_file_small_and_the_open_incident_visible():
+    """300 resolved incidents in 90 days (far more than a real quarter) and one old incident still open."""
+    busy = [make(f"inc-{n:03d}", opened=NOW - timedelta(hours=7 * n + 2), resolved=NOW - timedelta(hours=7 * n + 1))
+            for n in range(300)]
+    still_open = make("inc-open", severity="sev1", opened=NOW - timedelta(days=80))
+    files = site([*busy, still_open])
+    view = build_view([*busy, still_open], locale="en", now=NOW)
+    shown = [i.id for month in view.history for i in month.incidents]
+    assert len(view.recent) == 10 and len(shown) == 201 and "inc-open" in shown
+    assert [i.id for i in view.active] == ["inc-open"]
+    assert "inc-299" not in shown and "inc-000" in shown  # the newest 200 of the resolved ones
+    assert files["feed/en.atom"].content.count(b"<entry>") == 50
+    assert len(files["status/en.json"].content) < 100_000
+    assert len(files["history.html"].content) < 1_000_000
+    front = sum(len(files[p].content) for p in files if p == "index.html" or p.startswith("assets/site."))
+    assert front < 30 * 1024, f"front page HTML + CSS + JS is {front} bytes"
