@@ -59,6 +59,10 @@ class IncidentQuery:
     limit: int = 50
     page_token: str | None = None  # from a previous Page.next_token of the same query
 
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError("limit must be at least 1")
+
 
 @dataclass(frozen=True)
 class Page:

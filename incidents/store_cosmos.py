@@ -135,8 +135,6 @@ class CosmosStore:
         return _stored(doc)
 
     def find(self, query: IncidentQuery) -> Page:
-        if query.limit < 1:
-            raise ValueError("limit must be at least 1")
         where, params = [], []
         for name, kind in (("state", State), ("status", Status), ("severity", Severity)):
             value = getattr(query, name)

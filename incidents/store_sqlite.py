@@ -149,8 +149,6 @@ class SqliteStore:
         return _stored(rows)[0]  # parsed after COMMIT: the write lock is held for SQL only
 
     def find(self, query: IncidentQuery) -> Page:
-        if query.limit < 1:
-            raise ValueError("limit must be at least 1")
         where, params = [], []
         for column, kind in (("state", State), ("status", Status), ("severity", Severity)):
             value = getattr(query, column)
