@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from .alerts import Alert
-from .models import MAX_UPDATES, AlertEvent, AlertSource, Incident, State, Status, Update, Visibility
+from .models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Incident, State, Status, Update, Visibility
 from .notifier import NoticeKind
 from .policy import AlertRule, Policy
 from .service import IncidentService
 from .store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable
-from .workflow import CLOCK_SKEW, next_entry
+from .workflow import CLOCK_SKEW, dismiss, next_entry
 
 AUTHOR = "Azure Monitor"
 DELIVERY_ROOM = MAX_UPDATES - 100  # repeats stop being recorded here, leaving room for people
@@ -54,6 +54,11 @@ def alert_events(incident: Incident) -> Iterator[AlertEvent]:
 def last_alert_received(incident: Incident) -> datetime:
     """When we last heard of an alert for it: our clock, not Azure's, so late or retried deliveries count as now."""
     return max((u.at for u in incident.updates if u.alert is not None), default=incident.started_at)
+
+
+def delivered(incident: Incident, key: str) -> bool:
+    """Whether this delivery (see delivery_key) is already on the incident's timeline."""
+    return any(e.delivery == key for e in alert_events(incident))
 
 
 def open_alert_ids(incident: Incident) -> set[str]:
@@ -122,7 +127,7 @@ class AlertIntake:
         def decide(incident: Incident, now: datetime):
             nonlocal outcome
             outcome = None
-            if any(e.delivery == key for e in alert_events(incident)):
+            if delivered(incident, key):
                 outcome = Outcome("duplicate", incident.id)
                 return None
             if not self._groups(incident):
@@ -148,7 +153,7 @@ class AlertIntake:
 
         def decide(incident: Incident, now: datetime):
             nonlocal duplicate
-            duplicate = any(e.delivery == key for e in alert_events(incident)) or len(incident.updates) >= DELIVERY_ROOM
+            duplicate = delivered(incident, key) or len(incident.updates) >= DELIVERY_ROOM
             return None if duplicate else self._record(incident, alert, key, now)
 
         after = self.incidents.update(holder.id, decide)
@@ -173,10 +178,8 @@ class AlertIntake:
         if not self._quiet(incident, now):
             return None
         minutes = int(self.quiet_period.total_seconds() // 60)
-        after = incident.model_copy(update={"state": State.dismissed, "updated_at": now})
-        entry = _entry(after, now, changes=["dismissed"],
-                       note=f"Dismissed automatically: every alert cleared and stayed quiet for {minutes} minutes.")
-        return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
+        reason = f"Dismissed automatically: every alert cleared and stayed quiet for {minutes} minutes."
+        return dismiss(incident, Dismissal(reason=reason), author=AUTHOR, now=now)
 
     # Writing
 
