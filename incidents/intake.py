@@ -23,7 +23,7 @@ from .models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Incident, S
 from .notifier import NoticeKind
 from .policy import AlertRule, Policy
 from .service import IncidentService
-from .store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable
+from .store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable, find_all
 from .workflow import CLOCK_SKEW, dismiss, next_entry
 
 AUTHOR = "Azure Monitor"
@@ -101,18 +101,15 @@ class AlertIntake:
 
     def dismiss_quiet_drafts(self) -> list[str]:
         """Dismiss drafts whose alerts all cleared a quiet period ago and that no person has touched."""
-        dismissed, token = [], None
-        while True:
-            page = self.store.find(IncidentQuery(state=State.draft, oldest_first=True, limit=100, page_token=token))
-            for stored in page.items:
-                if self._quiet(stored.incident, self.clock()):
-                    after = self.incidents.update(stored.incident.id, self._dismiss_if_quiet)
-                    if after.incident.state is State.dismissed:
-                        dismissed.append(after.incident.id)
-                        self._tell(NoticeKind.dismissed, after.incident, None, reason=after.incident.updates[-1].note)
-            token = page.next_token
-            if token is None:
-                return dismissed
+        dismissed = []
+        drafts = [s.incident for s in find_all(self.store, IncidentQuery(state=State.draft, limit=100))]
+        for draft in drafts:
+            if self._quiet(draft, self.clock()):
+                after = self.incidents.update(draft.id, self._dismiss_if_quiet)
+                if after.incident.state is State.dismissed:
+                    dismissed.append(after.incident.id)
+                    self._tell(NoticeKind.dismissed, after.incident, None, reason=after.incident.updates[-1].note)
+        return dismissed
 
     # Deciding
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from .models import Incident, State
 from .site_sink import LOCK_TIMEOUT_S, SiteSink, content_hash
-from .store import IncidentQuery, IncidentStore
+from .store import IncidentQuery, IncidentStore, find_all
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -46,12 +46,8 @@ class PublishReport:
 
 def public_incidents(store: IncidentStore, since: datetime) -> list[Incident]:
     """Published incidents changed since `since` or still open, every page of them."""
-    found, token = [], None
-    while True:
-        page = store.find(IncidentQuery(state=State.published, active_since=since, limit=100, page_token=token))
-        found += [stored.incident for stored in page.items]
-        if (token := page.next_token) is None:
-            return found
+    query = IncidentQuery(state=State.published, active_since=since, limit=100)
+    return [stored.incident for stored in find_all(store, query)]
 
 
 def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None, base_url: str = "",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -106,6 +106,16 @@ def decode_page_token(token: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeError, ValueError, TypeError):
         pass
     raise ValueError("page_token is not valid: pass the next_token of a previous page unchanged")
+
+
+def find_all(store: IncidentStore, query: IncidentQuery) -> Iterator[Stored]:
+    """Every incident matching `query`, page after page."""
+    while True:
+        page = store.find(query)
+        yield from page.items
+        if page.next_token is None:
+            return
+        query = replace(query, page_token=page.next_token)
 
 
 def page_of(items: list[Stored], limit: int) -> Page:
