@@ -5,9 +5,9 @@ Keep this file free of rules, settings, clients and heavy imports: every cold st
 
 import azure.functions as func
 
-from incidents.alert_functions import blueprint as alert_intake
-from incidents.http_api import blueprint as incident_api
-from incidents.site_functions import blueprint as status_site
+from incidents.alerts.functions import blueprint as alert_intake
+from incidents.api.functions import blueprint as incident_api
+from incidents.site.functions import blueprint as status_site
 
 app = func.FunctionApp()
 app.register_functions(incident_api)

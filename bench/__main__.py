@@ -36,8 +36,8 @@ IMPORT_SNIPPET = ("import json, sys, time; t = time.perf_counter(); import {modu
 def make_incidents(n: int, now: datetime, rng: random.Random) -> tuple[list, list[str]]:
     """N incidents built by the workflow, and the ids of the open ones: started over the last 365 days (the ~3% still
     open, published, in the last week), ~5% drafts, ~2% dismissed, the rest published and resolved; 1-5 entries."""
-    from incidents.models import IncidentChange, NewIncident, State, Status
-    from incidents.workflow import apply_change, open_incident
+    from incidents.domain.models import IncidentChange, NewIncident, State, Status
+    from incidents.domain.workflow import apply_change, open_incident
 
     incidents, open_ids, ids = [], [], set()
     for _ in range(n):
@@ -123,10 +123,10 @@ def open_store(name: str, tmp: Path):
 def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     import function_app
     from incidents import bootstrap
-    from incidents.auth import create_dev_key, mint_token
+    from incidents.http.auth import create_dev_key, mint_token
     from incidents.localhost import LocalHost
-    from incidents.publisher import publisher_for, shutdown
     from incidents.settings import load_settings
+    from incidents.site.publisher import publisher_for, shutdown
 
     rng = random.Random(2026)
     started = time.perf_counter()

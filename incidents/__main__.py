@@ -21,7 +21,7 @@ FUNCTION_KEY_FILE = LOCAL_DIR / "function-key"
 def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) -> list[str]:
     """What `func start` would do (load local.settings.json), plus laptop defaults: a development signing key
     unless Entra ID is configured, and a function key kept in .local/. Returns lines worth printing."""
-    from .auth import create_dev_key
+    from .http.auth import create_dev_key
     from .localhost import load_local_settings
     from .settings import SITE_PUBLISH_SCHEDULE
 
@@ -93,7 +93,7 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            from .publisher import shutdown
+            from .site.publisher import shutdown
 
             shutdown(timeout=10)
     return 0
@@ -101,7 +101,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _publish_at_start(settings, url: str) -> str:
     from .bootstrap import services
-    from .publisher import publisher_for
+    from .site.publisher import publisher_for
 
     app = services()
     try:
@@ -113,7 +113,7 @@ def _publish_at_start(settings, url: str) -> str:
 
 
 def publish(args: argparse.Namespace) -> int:
-    from .publisher import publisher_for
+    from .site.publisher import publisher_for
 
     prepare_local_environment()
     settings = _settings_or_say_why("Cannot publish")
@@ -129,7 +129,7 @@ def publish(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    from .auth import mint_token
+    from .http.auth import mint_token
 
     prepare_local_environment()
     settings = _settings_or_say_why("Cannot make a token")

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .auth import TokenValidator
-    from .intake import AlertIntake
-    from .notifier import Notifier
-    from .service import IncidentService
+    from .alerts.intake import AlertIntake
+    from .domain.notifier import Notifier
+    from .domain.service import IncidentService
+    from .domain.store import IncidentStore
+    from .http.auth import TokenValidator
     from .settings import Settings
-    from .store import IncidentStore
 
 
 @dataclass
@@ -55,16 +55,16 @@ def build(settings: Settings, *, store: IncidentStore | None = None, notifier: N
           **service_options) -> Services:
     from datetime import timedelta
 
-    from .auth import validator_from_settings, webhook_validator_from_settings
-    from .intake import AlertIntake
-    from .notifier_slack import notifier_from_url
-    from .policy import load_policy
-    from .service import IncidentService
+    from .alerts.intake import AlertIntake
+    from .domain.policy import load_policy
+    from .domain.service import IncidentService
+    from .http.auth import validator_from_settings, webhook_validator_from_settings
+    from .notify.slack import notifier_from_url
 
     slack = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
     notifier = notifier or notifier_from_url(slack)
     def publish_site_soon() -> None:  # built on first use: webhook-only instances never load the site's code
-        from .publisher import publisher_for
+        from .site.publisher import publisher_for
 
         publisher_for(settings, store=incidents.store, clock=incidents.clock).request_publish()
 
@@ -82,7 +82,7 @@ def build(settings: Settings, *, store: IncidentStore | None = None, notifier: N
 
 def build_store(settings: Settings) -> IncidentStore:
     if settings.incidents_store == "cosmos":
-        from .store_cosmos import CosmosStore
+        from .stores.cosmos import CosmosStore
 
         return CosmosStore(
             settings.cosmos_endpoint,
@@ -93,6 +93,6 @@ def build_store(settings: Settings) -> IncidentStore:
             # A managed identity's data-plane role cannot create databases: infrastructure/ provisions them.
             create_if_missing=settings.cosmos_key is not None,
         )
-    from .store_sqlite import SqliteStore
+    from .stores.sqlite import SqliteStore
 
     return SqliteStore(settings.incidents_sqlite_path)

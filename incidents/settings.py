@@ -54,7 +54,7 @@ class Settings(BaseModel):
     slack_webhook_url: SecretStr | None = None  # a Slack incoming webhook; without it nobody is told
     incidents_public_base_url: str | None = None  # e.g. https://func-petanque.azurewebsites.net, for links in Slack
 
-    # The public status site (incidents/publisher.py): a local directory, or Blob Storage's static website ($web)
+    # The public status site (incidents/site/publisher.py): a local directory, or Blob Storage's static website ($web)
     site_sink: Literal["directory", "blob"] = "directory"
     site_directory: Path = Path(".local/site")
     site_storage_connection_string: SecretStr | None = None  # without it: SITE_STORAGE_ACCOUNT_URL + managed identity

@@ -1,6 +1,6 @@
 // Monitoring as code for Petanque Life: the primary action group and the six platform alert rules.
 //
-// The numbers (severity, threshold, window, frequency) come from incidents/policy.toml, the single source of truth:
+// The numbers (severity, threshold, window, frequency) come from incidents/domain/policy.toml, the single source of truth:
 // tests/integration/test_infrastructure.py fails when this file and the policy disagree. Change the policy first.
 // Every rule carries customProperties {incidentSeverity, ruleKey, runbook}, which the alert intake reads.
 

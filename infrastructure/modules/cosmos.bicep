@@ -1,5 +1,5 @@
 // Cosmos DB for NoSQL, serverless, keys disabled: database `incidents`, container `incidents` (partition key /id,
-// the composite indexes of incidents/store_cosmos.py INDEXING_POLICY), and the app's data role on that one database.
+// the composite indexes of incidents/stores/cosmos.py INDEXING_POLICY), and the app's data role on that one database.
 
 param accountName string
 param location string

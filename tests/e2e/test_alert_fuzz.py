@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incidents.store import IncidentQuery
+from incidents.domain.store import IncidentQuery
 from tests.e2e.test_alert_intake import FIXTURES, KINDS
 
 JSON = st.recursive(

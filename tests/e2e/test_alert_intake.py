@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import function_app
+from incidents.domain.models import format_utc
+from incidents.domain.store import IncidentQuery
 from incidents.localhost import app_functions
-from incidents.models import format_utc
-from incidents.store import IncidentQuery
 from tests.e2e.test_incident_api import assert_problem
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"

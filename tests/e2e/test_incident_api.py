@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from incidents.store import IncidentQuery
+from incidents.domain.store import IncidentQuery
 
 PROBLEM = "application/problem+json"
 

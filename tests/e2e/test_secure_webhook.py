@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from incidents.auth import AZURE_MONITOR_APP_ID, WEBHOOK_ROLE
-from incidents.store import IncidentQuery
+from incidents.domain.store import IncidentQuery
+from incidents.http.auth import AZURE_MONITOR_APP_ID, WEBHOOK_ROLE
 from tests.e2e.test_alert_intake import alert
 from tests.e2e.test_incident_api import assert_problem
 from tests.support.identity import TEST_ISSUER

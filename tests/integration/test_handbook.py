@@ -1,13 +1,13 @@
-"""docs/engineering/operations/ against incidents/policy.toml: the severity matrix, the acknowledgement targets, the
-promise to players, and one runbook per alert rule that links back. Change the policy and these tests name the
-lines of the handbook that must follow."""
+"""docs/engineering/operations/ against incidents/domain/policy.toml: the severity matrix, the acknowledgement
+targets, the promise to players, and one runbook per alert rule that links back. Change the policy and these tests
+name the lines of the handbook that must follow."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from incidents.policy import AlertRule, Policy, load_policy
+from incidents.domain.policy import AlertRule, Policy, load_policy
 
 ROOT = Path(__file__).parents[2]
 OPERATIONS = ROOT / "docs/engineering/operations"

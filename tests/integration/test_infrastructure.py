@@ -1,7 +1,7 @@
 """infrastructure/ against the policy and the documented Azure schemas, without Azure and without the Bicep compiler.
 
 Every .bicep file is parsed with pycep-parser (syntax only: the compiler cannot be had here). The alert rules are
-compared with incidents/policy.toml by `rule_mismatches`, so a threshold changed in one place only fails a test.
+compared with incidents/domain/policy.toml by `rule_mismatches`, so a threshold changed in one place only fails a test.
 Resource types, api versions and property names are the ones documented in shared/FIELD-NOTES.md ("Bicep / ARM")
 and the published ARM templates reference.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pycep import BicepParser
 
-from incidents.policy import Policy, load_policy
+from incidents.domain.policy import Policy, load_policy
 from incidents.settings import Settings
-from incidents.store_cosmos import INDEXING_POLICY
+from incidents.stores.cosmos import INDEXING_POLICY
 
 ROOT = Path(__file__).parents[2]
 INFRA = ROOT / "infrastructure"

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.models import Incident
-from incidents.notifier import NoNotifier, Notice, NoticeKind, Notifier
-from incidents.notifier_slack import TOTAL_TIMEOUT, SlackNotifier, escape, fired_ago, notifier_from_url
+from incidents.domain.models import Incident
+from incidents.domain.notifier import NoNotifier, Notice, NoticeKind, Notifier
+from incidents.notify.slack import TOTAL_TIMEOUT, SlackNotifier, escape, fired_ago, notifier_from_url
 from tests.support.slack_sink import SECRET_PATH, Reply, SlackSink
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

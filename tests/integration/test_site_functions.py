@@ -9,8 +9,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
+from incidents.domain.models import Incident
 from incidents.localhost import app_functions
-from incidents.models import Incident
 
 
 def the_timer():

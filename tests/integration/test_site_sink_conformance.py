@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.models import Incident, Severity, Status, format_utc
-from incidents.publisher import KIND_ORDER, publish
-from incidents.site import SiteFile
-from incidents.site_sink import SinkBusy, content_hash
+from incidents.domain.models import Incident, Severity, Status, format_utc
+from incidents.site.publisher import KIND_ORDER, publish
+from incidents.site.render import SiteFile
+from incidents.site.sink import SinkBusy, content_hash
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 
@@ -215,8 +215,8 @@ def test_concurrent_publishes_of_different_states_leave_one_whole_site(site_sink
 
 
 def _render(store):
-    from incidents.publisher import HISTORY, public_incidents
-    from incidents.site import render_site
+    from incidents.site.publisher import HISTORY, public_incidents
+    from incidents.site.render import render_site
 
     return render_site(public_incidents(store, NOW - HISTORY), now=NOW)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.models import AlertSource, Incident, Update, format_utc
-from incidents.store import (
+from incidents.domain.models import AlertSource, Incident, Update, format_utc
+from incidents.domain.store import (
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,
@@ -22,8 +22,8 @@ from incidents.store import (
     StoreUnavailable,
     check_fields,
 )
-from incidents.store_cosmos import CosmosStore
-from incidents.store_sqlite import SqliteStore
+from incidents.stores.cosmos import CosmosStore
+from incidents.stores.sqlite import SqliteStore
 from tests.support.cosmos_emulator import EMULATOR_KEY
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

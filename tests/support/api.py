@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from incidents import bootstrap
-from incidents.auth import mint_token
+from incidents.http.auth import mint_token
 from incidents.localhost import LocalHost
 from incidents.settings import load_settings
 
@@ -77,7 +77,7 @@ def api_environ() -> dict[str, str]:
 @pytest.fixture
 def api(store, dev_key: Path, clock: Clock, api_environ: dict[str, str], tmp_path: Path) -> Iterator[Api]:
     import function_app
-    from incidents import publisher
+    from incidents.site import publisher
 
     settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY,
                               "SITE_DIRECTORY": str(tmp_path / "site"), **api_environ})

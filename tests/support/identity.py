@@ -13,7 +13,7 @@ Fixtures:
   jwks_server_session   session  the same for session-scoped consumers (e.g. a Functions host); do not mutate
   token_factory         session  token_factory(**overrides) -> a signed JWT (see TokenFactory.__call__)
   admin_token           function a valid token with the admin role for TEST_ISSUER/TEST_AUDIENCE
-  dev_key               function tmp_path/"dev-signing-key.pem" created by incidents.auth.create_dev_key
+  dev_key               function tmp_path/"dev-signing-key.pem" created by incidents.http.auth.create_dev_key
 
 `entra_environ(jwks_url)` gives the app settings (for load_settings or a host's environment) that make the
 app trust tokens from token_factory.
@@ -39,7 +39,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from incidents.auth import create_dev_key
+from incidents.http.auth import create_dev_key
 
 TEST_TENANT_ID = "00000000-0000-4000-8000-000000000001"
 TEST_ISSUER = f"https://login.microsoftonline.com/{TEST_TENANT_ID}/v2.0"

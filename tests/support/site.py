@@ -23,9 +23,9 @@ import requests
 
 from incidents import bootstrap
 from incidents.localhost import LocalHost
-from incidents.publisher import Publisher, publisher_for, shutdown
 from incidents.settings import load_settings
-from incidents.site_sink import SiteSink
+from incidents.site.publisher import Publisher, publisher_for, shutdown
+from incidents.site.sink import SiteSink
 from tests.support.api import FUNCTION_KEY, Api, Clock
 
 
@@ -41,7 +41,7 @@ class SinkUnderTest:
                         pytest.param("blob", id="blob", marks=pytest.mark.azurite)])
 def site_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkUnderTest]:
     if request.param == "directory":
-        from incidents.sink_directory import DirectorySink
+        from incidents.site.sink_directory import DirectorySink
 
         root = tmp_path / "site"
         sink = DirectorySink(root)
@@ -52,7 +52,7 @@ def site_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkUn
 
     from azure.storage.blob import BlobServiceClient
 
-    from incidents.sink_blob import BlobSink
+    from incidents.site.sink_blob import BlobSink
 
     azurite = request.getfixturevalue("azurite")
     name = f"site-{uuid.uuid4().hex[:12]}"

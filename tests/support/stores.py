@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.store import IncidentStore
+from incidents.domain.store import IncidentStore
 
 STORE_KINDS = ("sqlite", "cosmos")
 COSMOS_DATABASE = "tests"
@@ -22,11 +22,11 @@ def make_store(kind: str, *, tmp_path: Path, cosmos_emulator=None) -> IncidentSt
     """A new empty store: SQLite in a new file under tmp_path, Cosmos in a new container of the emulator."""
     name = f"incidents-{uuid.uuid4().hex[:12]}"
     if kind == "sqlite":
-        from incidents.store_sqlite import SqliteStore
+        from incidents.stores.sqlite import SqliteStore
 
         return SqliteStore(tmp_path / f"{name}.sqlite3")
     if kind == "cosmos":
-        from incidents.store_cosmos import CosmosStore
+        from incidents.stores.cosmos import CosmosStore
 
         if cosmos_emulator is None:
             raise ValueError("a cosmos store needs the cosmos_emulator fixture's value")

@@ -1,4 +1,4 @@
-"""incidents.alerts: documented common-schema payloads parse; unusable ones are rejected with a precise field;
+"""incidents.alerts.schema: documented common-schema payloads parse; unusable ones are rejected with a precise field;
 nothing, however odd, escapes as anything but an Alert or an AlertRejected."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incidents.alerts import SCHEMA_ID, Alert, AlertRejected, parse_alert
+from incidents.alerts.schema import SCHEMA_ID, Alert, AlertRejected, parse_alert
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 NAMES = sorted(p.name for p in FIXTURES.glob("*.json"))

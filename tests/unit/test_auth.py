@@ -1,4 +1,4 @@
-"""incidents.auth: which bearer tokens get in (401 / 403 / 503 otherwise), against a real local JWKS server."""
+"""incidents.http.auth: which bearer tokens get in (401 / 403 / 503 otherwise), against a real local JWKS server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.auth import (
+from incidents.http.auth import (
     AuthUnavailable,
     Forbidden,
     JwksKeys,

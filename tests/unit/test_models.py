@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from incidents.models import Incident, IncidentChange, NewIncident, PublicIncident, State, Update, format_utc
+from incidents.domain.models import Incident, IncidentChange, NewIncident, PublicIncident, State, Update, format_utc
 
 BASE = {"title": "Payments failing", "severity": "sev1", "public_message": "We are investigating."}
 

@@ -8,8 +8,8 @@ import tomllib
 import pytest
 from pydantic import ValidationError
 
-from incidents.models import LOCALES
-from incidents.policy import POLICY_FILE, Policy, load_policy
+from incidents.domain.models import LOCALES
+from incidents.domain.policy import POLICY_FILE, Policy, load_policy
 
 POLICY = load_policy()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.models import (
+from incidents.domain.models import (
     AlertEvent,
     AlertSource,
     Confirmation,
@@ -17,8 +17,8 @@ from incidents.models import (
     Status,
     Visibility,
 )
-from incidents.postmortem import identified_at, render_postmortem, response_times
-from incidents.workflow import apply_change, confirm, next_entry, open_incident
+from incidents.domain.postmortem import identified_at, render_postmortem, response_times
+from incidents.domain.workflow import apply_change, confirm, next_entry, open_incident
 
 TEMPLATE = Path(__file__).parents[2] / "docs/engineering/operations/postmortem-template.md"
 FIRED = datetime(2026, 11, 26, 21, 40, tzinfo=timezone.utc)

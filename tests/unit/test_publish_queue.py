@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from incidents.publisher import PublishQueue, publisher_for
 from incidents.settings import load_settings
+from incidents.site.publisher import PublishQueue, publisher_for
 
 
 class Counting:
@@ -67,7 +67,7 @@ def test_flush_returns_at_once_when_nothing_was_asked_and_false_on_timeout():
 def test_a_failed_publish_is_logged_and_the_next_request_still_publishes(caplog):
     publish = Counting(fail_first=True)
     queue = PublishQueue(publish, debounce=0.0)
-    with caplog.at_level(logging.ERROR, logger="incidents.publisher"):
+    with caplog.at_level(logging.ERROR, logger="incidents.site.publisher"):
         queue.request()
         assert queue.flush(5)
     assert isinstance(queue.last_error, RuntimeError) and "failed" in caplog.text

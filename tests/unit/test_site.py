@@ -8,10 +8,10 @@ from posixpath import dirname, normpath
 
 import pytest
 
-from incidents.models import Dismissal, IncidentChange, NewIncident
-from incidents.policy import load_policy
-from incidents.site import WWW, build_view, platform_components, render_site
-from incidents.workflow import apply_change, dismiss, open_incident
+from incidents.domain.models import Dismissal, IncidentChange, NewIncident
+from incidents.domain.policy import load_policy
+from incidents.domain.workflow import apply_change, dismiss, open_incident
+from incidents.site.render import WWW, build_view, platform_components, render_site
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 BASE = "https://status.petanque.example"

@@ -9,9 +9,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from incidents.models import IncidentChange, NewIncident
-from incidents.site import render_site
-from incidents.workflow import apply_change, open_incident
+from incidents.domain.models import IncidentChange, NewIncident
+from incidents.domain.workflow import apply_change, open_incident
+from incidents.site.render import render_site
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 BASE = "https://status.petanque.example"

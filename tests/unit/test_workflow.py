@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.models import MAX_UPDATES, IncidentChange, NewIncident, State, Status, Visibility
-from incidents.workflow import NothingToChange, WorkflowError, apply_change, open_incident
+from incidents.domain.models import MAX_UPDATES, IncidentChange, NewIncident, State, Status, Visibility
+from incidents.domain.workflow import NothingToChange, WorkflowError, apply_change, open_incident
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 LATER = NOW + timedelta(minutes=7)

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .site import SiteFile
+    from .render import SiteFile
 
 LOCK_TIMEOUT_S = 30.0  # a whole publish takes about a second; waiting longer means the holder is stuck
 

@@ -40,10 +40,10 @@ class Problem(Exception):
 def as_problem(exc: Exception, unexpected_status: int = 500) -> Problem:
     from pydantic import ValidationError
 
+    from ..domain.store import EtagMismatch, IncidentTooLarge, NotFound, StoreUnavailable
+    from ..domain.workflow import NothingToChange, WorkflowError
+    from ..settings import SettingsError
     from .auth import AuthUnavailable, Forbidden, Unauthenticated
-    from .settings import SettingsError
-    from .store import EtagMismatch, IncidentTooLarge, NotFound, StoreUnavailable
-    from .workflow import NothingToChange, WorkflowError
 
     retry_later = {"Retry-After": "5"}
     match exc:

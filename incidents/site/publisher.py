@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from .models import Incident, State
-from .site_sink import LOCK_TIMEOUT_S, SiteSink, content_hash
-from .store import IncidentQuery, IncidentStore, find_all
+from ..domain.models import Incident, State
+from ..domain.store import IncidentQuery, IncidentStore, find_all
+from .sink import LOCK_TIMEOUT_S, SiteSink, content_hash
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY = timedelta(days=90)
@@ -53,7 +53,7 @@ def public_incidents(store: IncidentStore, since: datetime) -> list[Incident]:
 def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None, base_url: str = "",
             lock_timeout: float = LOCK_TIMEOUT_S) -> PublishReport:
     """Render the whole site as of `now` and upload the files whose content hash changed (see the module doc)."""
-    from .site import render_site  # Jinja2 and Babel: only when a publish runs
+    from .render import render_site  # Jinja2 and Babel: only when a publish runs
 
     started = time.perf_counter()
     with sink.lock(lock_timeout):
@@ -175,7 +175,7 @@ def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
             if p is not None:
                 p.queue.close(timeout=0)  # its worker finishes what was asked of it, then ends
             if store is None:
-                from .bootstrap import build_store
+                from ..bootstrap import build_store
 
                 store = build_store(settings)
             _current = p = Publisher(store, sink_for(settings), clock=clock, base_url=settings.site_base_url or "",

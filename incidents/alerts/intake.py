@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from .alerts import Alert
-from .models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Incident, State, Status, Update, Visibility
-from .notifier import NoticeKind
-from .policy import AlertRule, Policy
-from .service import IncidentService
-from .store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable, find_all
-from .workflow import CLOCK_SKEW, dismiss, next_entry
+from ..domain.models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Incident, State, Status, Update, Visibility
+from ..domain.notifier import NoticeKind
+from ..domain.policy import AlertRule, Policy
+from ..domain.service import IncidentService
+from ..domain.store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable, find_all
+from ..domain.workflow import CLOCK_SKEW, dismiss, next_entry
+from .schema import Alert
 
 AUTHOR = "Azure Monitor"
 DELIVERY_ROOM = MAX_UPDATES - 100  # repeats stop being recorded here, leaving room for people

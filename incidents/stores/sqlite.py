@@ -17,8 +17,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .models import Incident, Severity, State, Status, format_utc
-from .store import (
+from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.store import (
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,

@@ -24,11 +24,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .models import LOCALES, Incident, PublicIncident, Severity, State, Status, format_utc
-from .policy import Policy, load_policy
-from .site_feeds import Urls, feed_context, page_path, status_document, statuspage_documents
+from ..domain.models import LOCALES, Incident, PublicIncident, Severity, State, Status, format_utc
+from ..domain.policy import Policy, load_policy
+from .feeds import Urls, feed_context, page_path, status_document, statuspage_documents
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: templates/, www/, locale/
 TEMPLATES, WWW, CATALOGS = ROOT / "templates", ROOT / "www", ROOT / "locale"
 FRONT_DAYS, HISTORY_DAYS, STALE_MINUTES = 30, 90, 5
 # Bounds that keep every page and the status JSON small however busy a quarter was: the front page lists at most

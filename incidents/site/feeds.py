@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .site import ComponentView, IncidentView, SiteView
+    from .render import ComponentView, IncidentView, SiteView
 
 SCHEMA_VERSION = 1
 PAGE_ID, PAGE_NAME = "petanque-life", "Petanque Life"

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from .bootstrap import services
-from .http_common import Problem, http_function, json_body, json_response
+from ..bootstrap import services
+from ..http.problems import Problem, http_function, json_body, json_response
 
 blueprint = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -25,11 +25,11 @@ DRAFT_SWEEP_SCHEDULE = "0 * * * * *"  # NCRONTAB, every minute
 @blueprint.route(route="v1/alerts/azure-monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function(unexpected_status=503)
 def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
-    from .alerts import AlertRejected, parse_alert
+    from .schema import AlertRejected, parse_alert
 
     app = services()
     if app.webhook_tokens is not None:  # "secure webhook": Azure Monitor also sends an Entra ID token
-        from .auth import WEBHOOK_ROLE
+        from ..http.auth import WEBHOOK_ROLE
 
         app.webhook_tokens.authenticate(req.headers.get("Authorization"), WEBHOOK_ROLE)
     payload = json_body(req, max_bytes=MAX_ALERT_BYTES)

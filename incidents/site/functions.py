@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from .bootstrap import services
+from ..bootstrap import services
 
 blueprint = func.Blueprint()
 

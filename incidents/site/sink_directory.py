@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .site_sink import LOCK_TIMEOUT_S, SinkBusy, check_path
+from .sink import LOCK_TIMEOUT_S, SinkBusy, check_path
 
 if TYPE_CHECKING:
-    from .site import SiteFile
+    from .render import SiteFile
 
 MANIFEST = ".publish-manifest.json"
 LOCK_FILE = ".publish.lock"

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .models import AlertSource
-from .notifier import NoNotifier, Notice, NoticeKind, Notifier
+from ..domain.models import AlertSource
+from ..domain.notifier import NoNotifier, Notice, NoticeKind, Notifier
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
-from .models import Incident, Severity, State, Status, format_utc
-from .store import (
+from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.store import (
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,

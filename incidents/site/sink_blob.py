@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from .site_sink import LOCK_TIMEOUT_S, SinkBusy, check_path
+from .sink import LOCK_TIMEOUT_S, SinkBusy, check_path
 
 if TYPE_CHECKING:
-    from .site import SiteFile
+    from .render import SiteFile
 
 log = logging.getLogger(__name__)
 HASH_KEY = "contentsha256"  # metadata names must be C# identifiers

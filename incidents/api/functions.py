@@ -10,8 +10,8 @@ from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
-from .bootstrap import services
-from .http_common import Problem, http_function, json_body, json_response
+from ..bootstrap import services
+from ..http.problems import Problem, http_function, json_body, json_response
 
 blueprint = func.Blueprint()
 
@@ -92,7 +92,7 @@ def _paged(read: Callable, *args, **kwargs):
 @blueprint.route(route="v1/admin/incidents", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def create_incident(req: func.HttpRequest) -> func.HttpResponse:
-    from .models import NewIncident
+    from ..domain.models import NewIncident
 
     author = _admin(req)
     body = json_body(req, NewIncident)
@@ -107,8 +107,8 @@ def create_incident(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.route(route="v1/admin/incidents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
-    from .models import Severity, State, Status
-    from .store import IncidentQuery
+    from ..domain.models import Severity, State, Status
+    from ..domain.store import IncidentQuery
 
     _admin(req)
     state = _enum_param(req, "state", State)
@@ -140,7 +140,7 @@ def get_incident(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.route(route="v1/admin/incidents/{id}", methods=["PATCH"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def change_incident(req: func.HttpRequest) -> func.HttpResponse:
-    from .models import IncidentChange
+    from ..domain.models import IncidentChange
 
     author = _admin(req)
     incident_id = _incident_id(req)
@@ -158,7 +158,7 @@ def change_incident(req: func.HttpRequest) -> func.HttpResponse:
 @http_function
 def confirm_incident(req: func.HttpRequest) -> func.HttpResponse:
     """A draft goes public, as drafted or with edited words; a second confirm is a 409 and changes nothing."""
-    from .models import Confirmation
+    from ..domain.models import Confirmation
 
     author = _admin(req)
     incident_id = _incident_id(req)
@@ -169,7 +169,7 @@ def confirm_incident(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.route(route="v1/admin/incidents/{id}/dismiss", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
-    from .models import Dismissal
+    from ..domain.models import Dismissal
 
     author = _admin(req)
     incident_id = _incident_id(req)
@@ -180,7 +180,7 @@ def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
 @http_function
 def incident_postmortem(req: func.HttpRequest) -> func.HttpResponse:
     """A postmortem draft in Markdown: the template, with the timeline and the timings filled in."""
-    from .postmortem import render_postmortem
+    from ..domain.postmortem import render_postmortem
 
     _admin(req)
     app = services()
@@ -192,7 +192,7 @@ def incident_postmortem(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.route(route="v1/public/incidents", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def public_incidents(req: func.HttpRequest) -> func.HttpResponse:
-    from .models import format_utc
+    from ..domain.models import format_utc
 
     if req.method == "OPTIONS":
         return func.HttpResponse(status_code=204, headers=CORS)

@@ -1,0 +1,1 @@
+"""The incident API: HTTP functions that translate requests into calls of the domain's IncidentService."""
