@@ -126,7 +126,6 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     from incidents.http.auth import create_dev_key, mint_token
     from incidents.localhost import LocalHost
     from incidents.settings import load_settings
-    from incidents.site.publisher import publisher_for, shutdown
 
     rng = random.Random(2026)
     started = time.perf_counter()
@@ -147,7 +146,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         bootstrap.use(bootstrap.build(settings, store=store))
         try:
             # The whole status site from what was seeded (90 days of it), then again with nothing changed.
-            site = publisher_for(settings, store=store)
+            site = bootstrap.publisher_for(settings, store=store)
             for run in ("publish_first", "publish_again"):
                 report = site.publish()
                 result[run] = {"seconds": round(report.seconds, 2), "files": len(report.uploaded),
@@ -170,7 +169,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
                     measure(args.concurrency, args.concurrency, call)  # warm-up: connections, lazy imports
                     result["operations"][op] = measure(args.requests, args.concurrency, call)
         finally:
-            shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
+            bootstrap.shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
     return result
 

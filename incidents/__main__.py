@@ -93,15 +93,14 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            from .site.publisher import shutdown
+            from .bootstrap import shutdown
 
             shutdown(timeout=10)
     return 0
 
 
 def _publish_at_start(settings, url: str) -> str:
-    from .bootstrap import services
-    from .site.publisher import publisher_for
+    from .bootstrap import publisher_for, services
 
     app = services()
     try:
@@ -113,7 +112,7 @@ def _publish_at_start(settings, url: str) -> str:
 
 
 def publish(args: argparse.Namespace) -> int:
-    from .site.publisher import publisher_for
+    from .bootstrap import publisher_for
 
     prepare_local_environment()
     settings = _settings_or_say_why("Cannot publish")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .render import ComponentView, IncidentView, SiteView
+from .view import ComponentView, IncidentView, SiteView
 
 SCHEMA_VERSION = 1
 PAGE_ID, PAGE_NAME = "petanque-life", "Petanque Life"

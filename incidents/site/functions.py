@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..bootstrap import services
+from ..bootstrap import publisher_for, services
 
 blueprint = func.Blueprint()
 
 
 @blueprint.timer_trigger(schedule="%SITE_PUBLISH_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def publish_status_site(timer: func.TimerRequest) -> None:
-    from .publisher import publisher_for
-
     app = services()
     publisher_for(app.settings, store=app.incidents.store, clock=app.incidents.clock).publish()

@@ -8,7 +8,8 @@ LOCK_TIMEOUT_S fails with SinkBusy and the next timer run catches up. (Skipping 
 save a publish, but needs a dirty flag shared between instances; waiting about a second costs less.)
 
 Within one publish, files go up in the order assets, data, pages, so that nothing refers to a file not there yet.
-PublishQueue coalesces the bursts of requests that changes make; `publisher_for(settings)` is the process's entry.
+PublishQueue coalesces the bursts of requests that changes make. The process's one Publisher is built by the
+composition root (bootstrap.publisher_for).
 """
 
 from __future__ import annotations
@@ -20,14 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 from ..domain.models import Incident, State
 from ..domain.store import IncidentQuery, IncidentStore, find_all
 from .sink import LOCK_TIMEOUT_S, SiteSink, content_hash
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 HISTORY = timedelta(days=90)
@@ -139,8 +136,8 @@ class Publisher:
     """One store, one sink, one queue: what the timer, the CLI and the change handlers use."""
 
     def __init__(self, store: IncidentStore, sink: SiteSink, *, clock: Callable[[], datetime] | None = None,
-                 policy=None, base_url: str = "", debounce: float = 0.5, settings: Settings | None = None):
-        self.store, self.sink, self.policy, self.base_url, self.settings = store, sink, policy, base_url, settings
+                 policy=None, base_url: str = "", debounce: float = 0.5):
+        self.store, self.sink, self.policy, self.base_url = store, sink, policy, base_url
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.queue = PublishQueue(self.publish, debounce=debounce)
 
@@ -157,48 +154,3 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> bool:
         return self.queue.flush(timeout)
-
-
-_current: Publisher | None = None
-_current_lock = threading.Lock()
-
-
-def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
-                  clock: Callable[[], datetime] | None = None) -> Publisher:
-    """The process's Publisher, built on first use and kept while the same settings (and store, clock) are asked
-    for. Without `store`, one is built from the settings (pass the service's own store where there is one)."""
-    global _current
-    with _current_lock:
-        p = _current
-        if (p is None or p.settings is not settings or (store is not None and p.store is not store)
-                or (clock is not None and p.clock is not clock)):
-            if p is not None:
-                p.queue.close(timeout=0)  # its worker finishes what was asked of it, then ends
-            if store is None:
-                from ..bootstrap import build_store
-
-                store = build_store(settings)
-            _current = p = Publisher(store, sink_for(settings), clock=clock, base_url=settings.site_base_url or "",
-                                     settings=settings)
-        return p
-
-
-def sink_for(settings: Settings) -> SiteSink:
-    if settings.site_sink == "blob":
-        from .sink_blob import open_blob_sink
-
-        secret = settings.site_storage_connection_string
-        return open_blob_sink(connection_string=secret.get_secret_value() if secret else None,
-                              account_url=settings.site_storage_account_url, container=settings.site_container)
-    from .sink_directory import DirectorySink
-
-    return DirectorySink(settings.site_directory)
-
-
-def shutdown(timeout: float = 30.0) -> None:
-    """Publish what was asked for, then stop the process's publisher (the local host on exit, tests)."""
-    global _current
-    with _current_lock:
-        current, _current = _current, None
-    if current is not None:
-        current.queue.close(timeout)

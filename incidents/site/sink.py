@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from .render import SiteFile
+from dataclasses import dataclass
+from typing import Protocol
 
 LOCK_TIMEOUT_S = 30.0  # a whole publish takes about a second; waiting longer means the holder is stuck
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    path: str
+    content: bytes
+    content_type: str
+    cache_control: str
+    kind: str  # "asset" | "data" | "page": upload in that order
 
 
 class SinkBusy(Exception):

@@ -15,15 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from .sink import LOCK_TIMEOUT_S, SinkBusy, check_path
-
-if TYPE_CHECKING:
-    from .render import SiteFile
+from .sink import LOCK_TIMEOUT_S, SinkBusy, SiteFile, check_path
 
 log = logging.getLogger(__name__)
 HASH_KEY = "contentsha256"  # metadata names must be C# identifiers

@@ -17,12 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .sink import LOCK_TIMEOUT_S, SinkBusy, check_path
-
-if TYPE_CHECKING:
-    from .render import SiteFile
+from .sink import LOCK_TIMEOUT_S, SinkBusy, SiteFile, check_path
 
 MANIFEST = ".publish-manifest.json"
 LOCK_FILE = ".publish.lock"

@@ -13,8 +13,7 @@ import pytest
 
 from incidents.domain.models import Incident, Severity, Status, format_utc
 from incidents.site.publisher import KIND_ORDER, publish
-from incidents.site.render import SiteFile
-from incidents.site.sink import SinkBusy, content_hash
+from incidents.site.sink import SinkBusy, SiteFile, content_hash
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 

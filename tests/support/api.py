@@ -77,7 +77,6 @@ def api_environ() -> dict[str, str]:
 @pytest.fixture
 def api(store, dev_key: Path, clock: Clock, api_environ: dict[str, str], tmp_path: Path) -> Iterator[Api]:
     import function_app
-    from incidents.site import publisher
 
     settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY,
                               "SITE_DIRECTORY": str(tmp_path / "site"), **api_environ})
@@ -86,5 +85,5 @@ def api(store, dev_key: Path, clock: Clock, api_environ: dict[str, str], tmp_pat
         with LocalHost(function_app.app, port=0, function_key=FUNCTION_KEY, run_timers=False) as host:
             yield Api(host.url, settings, clock, dev_key)
     finally:
-        publisher.shutdown()
+        bootstrap.shutdown()
         bootstrap.use(None)

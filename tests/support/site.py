@@ -24,7 +24,7 @@ import requests
 from incidents import bootstrap
 from incidents.localhost import LocalHost
 from incidents.settings import load_settings
-from incidents.site.publisher import Publisher, publisher_for, shutdown
+from incidents.site.publisher import Publisher
 from incidents.site.sink import SiteSink
 from tests.support.api import FUNCTION_KEY, Api, Clock
 
@@ -89,10 +89,10 @@ def status_site(store_factory, dev_key: Path, tmp_path: Path) -> Iterator[Status
     store = store_factory("sqlite")
     bootstrap.use(bootstrap.build(settings, store=store, clock=clock))
     try:
-        publisher = publisher_for(settings, store=store, clock=clock)
+        publisher = bootstrap.publisher_for(settings, store=store, clock=clock)
         with LocalHost(function_app.app, port=0, function_key=FUNCTION_KEY, static_root=root,
                        run_timers=False) as host:
             yield StatusSite(Api(host.url, settings, clock, dev_key), publisher, root, host.url)
     finally:
-        shutdown()
+        bootstrap.shutdown()
         bootstrap.use(None)

@@ -10,7 +10,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from incidents.site.render import ROOT, render_site, translations
+from incidents.site.render import ROOT, render_site
+from incidents.site.view import translations
 
 LOCALES = ["fr", "es", "sv"]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

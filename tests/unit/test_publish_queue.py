@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from incidents.bootstrap import publisher_for
 from incidents.settings import load_settings
-from incidents.site.publisher import PublishQueue, publisher_for
+from incidents.site.publisher import PublishQueue
 
 
 class Counting:

@@ -11,7 +11,8 @@ import pytest
 from incidents.domain.models import Dismissal, IncidentChange, NewIncident
 from incidents.domain.policy import load_policy
 from incidents.domain.workflow import apply_change, dismiss, open_incident
-from incidents.site.render import WWW, build_view, platform_components, render_site
+from incidents.site.render import WWW, render_site
+from incidents.site.view import build_view, platform_components
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 BASE = "https://status.petanque.example"
