@@ -51,7 +51,8 @@ def test_function_app_imports_nothing_heavy_at_module_level():
     probe = "import sys, function_app; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     modules = set(loaded.stdout.split())
-    for heavy in ("azure.cosmos", "azure.storage.blob", "azure.identity", "jinja2", "jwt", "cryptography"):
+    for heavy in ("azure.cosmos", "azure.storage.blob", "azure.identity", "jinja2", "babel", "pydantic", "jwt",
+                  "cryptography"):
         assert heavy not in modules, f"function_app imports {heavy} at module level"
 
 
