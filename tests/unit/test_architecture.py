@@ -1,13 +1,17 @@
-"""The shape of incidents/: imports point inward, the domain stays free of adapters, and nothing imports in a circle.
+"""The shape of incidents/: imports point inward, the domain stays free of adapters, nothing imports in a circle, and
+every source path the docs name exists.
 
 Every import counts, at module level or inside a function, TYPE_CHECKING ones included: a lazy import is still a
-dependency. The rules are the table LAYERS; incidents/__init__.py draws the same map for readers.
+dependency. The rules are the table LAYERS; incidents/__init__.py and the README's Layout draw the same map.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import re
 import sys
+from fnmatch import fnmatch
 from functools import cache
 from pathlib import Path
 
@@ -145,3 +149,21 @@ def test_the_rules_see_a_forbidden_import(tmp_path, monkeypatch):
             test_imports_point_inward("incidents.domain.models")
     finally:
         modules.cache_clear()
+
+
+SOURCE_PATH = re.compile(r"\b(?:incidents|tests|bench)/[\w/.-]*\w\.(?:py|toml)\b")
+NAMED_IN = ("*.md", "*.py", "*.bicep", "*.bicepparam", "*.ini", "*.sh", "*.toml", "Makefile")
+NOT_OURS = {".git", ".venv", "node_modules", ".local", ".pytest_cache", ".hypothesis", ".ruff_cache"}
+
+
+def test_every_source_file_named_in_docs_comments_and_config_exists():
+    """A module moved without its mentions updated leaves readers at a dead path: README, docs, Bicep comments,
+    babel-mapping.ini and docstrings name files by path."""
+    dead = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in NOT_OURS]
+        for path in (Path(folder, f) for f in files if any(fnmatch(f, p) for p in NAMED_IN)):
+            for named in SOURCE_PATH.findall(path.read_text(encoding="utf-8", errors="replace")):
+                if not (ROOT / named).is_file():
+                    dead.append(f"{path.relative_to(ROOT)}: {named}")
+    assert dead == [], "dead paths:\n" + "\n".join(dead)
