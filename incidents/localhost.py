@@ -6,7 +6,9 @@ templates, methods and auth levels, timer triggers on their NCRONTAB schedules, 
 Deliberate differences from the real host: a known route hit with the wrong method answers 405 with `Allow` (the
 host answers 404); the single `function_key` acts as both function key and master key (admin level); timers run in
 UTC (WEBSITE_TIME_ZONE is ignored) and have no schedule monitor; repeated query keys keep the first value; bindings
-other than the trigger are not supplied.
+other than the trigger are not supplied. Request bodies are capped at MAX_BODY (the host's default is 100 MB) and
+refused from their framing before they are read; the host's own errors are problem+json, like the functions'.
+Static files: never a dot-file (the directory sink's leftovers, editors' and VCS files).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import threading
 import time
 import weakref
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -32,7 +35,10 @@ from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 log = logging.getLogger(__name__)
-MAX_BODY = 100 * 1024 * 1024  # the host's default maxRequestBodySize (104857600 bytes)
+# A bit above the largest body any function here accepts (alerts: 1 MB, incidents/alerts/functions.py; admin JSON:
+# 64 KB, incidents/http/problems.py), so their own 413s still answer; Azure's host allows 100 MB.
+MAX_BODY = 2 * 1024 * 1024
+MAX_LINE = 4096  # a chunk-size or trailer line
 CONTENT_TYPES = {".json": "application/json", ".atom": "application/atom+xml", ".svg": "image/svg+xml",
                  ".css": "text/css", ".js": "text/javascript", ".html": "text/html", ".xml": "application/xml"}
 CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[a-z]+", "bool": r"true|false",
@@ -178,17 +184,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_read, self._started = False, time.perf_counter()
         super().handle_one_request()
 
+    def handle_expect_100(self):
+        return True  # "100 Continue" only once the body is wanted (read_body): a refusal comes before the body
+
     def do_GET(self):
         self.localhost.dispatch(self)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def problem(self, status: int, detail: str, headers=()) -> None:
+        """The shape of incidents/http/problems.py Problem, which this module may not import (tests compare them)."""
+        body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+        self.reply(status, json.dumps(body).encode(), [("Content-Type", "application/problem+json"), *headers])
+
     def reply(self, status: int, body: bytes = b"", headers=()) -> None:
         if not self._body_read and (self.headers.get("Content-Length", "0") != "0" or
                                     "Transfer-Encoding" in self.headers):
             self.close_connection = True  # an unread body would corrupt the next request on this connection
-        log.info("%s %s %d %.1fms", self.command, urlsplit(self.path).path, status,
-                 (time.perf_counter() - self._started) * 1000)  # never the query string: it may carry code=
+        # Never the query string (it may carry code=); the path as repr() shows it, so it cannot forge a line.
+        log.info("%s %s %d %.1fms", self.command, repr(urlsplit(self.path).path)[1:-1], status,
+                 (time.perf_counter() - self._started) * 1000)
         self.send_response(status)
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -200,24 +215,62 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def read_body(self) -> bytes | None:
-        """The whole body, or None when over the cap (the 413 is then sent and the connection closed)."""
-        self._body_read = True
-        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
-            if (length := int(self.headers.get("Content-Length") or 0)) <= MAX_BODY:
-                return self.rfile.read(length) if length > 0 else b""
-        else:
-            body = bytearray()
-            while (n := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) and len(body) + n <= MAX_BODY:
-                body += self.rfile.read(n)
-                self.rfile.readline()  # the CRLF closing each chunk
-            if n == 0:
-                while self.rfile.readline().strip():  # optional trailers, then the final CRLF
-                    pass
-                return bytes(body)
-        self.close_connection = True
-        self.reply(413, b"Request body too large", [("Content-Type", "text/plain; charset=utf-8")])
+    def framing_problem(self) -> tuple[int, str] | None:
+        """What is wrong with how the body is framed (RFC 9112 section 6), before reading any of it."""
+        lengths, codings = self.headers.get_all("Content-Length", []), self.headers.get_all("Transfer-Encoding", [])
+        if lengths and codings:
+            return 400, "Send either Content-Length or Transfer-Encoding, not both."
+        if codings and [c.strip().lower() for c in codings] != ["chunked"]:
+            return 400, "The only Transfer-Encoding accepted is chunked."
+        if len(lengths) > 1 or lengths and not re.fullmatch(r"[0-9]+", lengths[0].strip(), re.ASCII):
+            return 400, "Content-Length must be one number of bytes."
+        if lengths and (len(lengths[0].strip()) > 12 or int(lengths[0]) > MAX_BODY):
+            return 413, f"The body is {lengths[0].strip()[:20]} bytes; the limit is {MAX_BODY} bytes."
         return None
+
+    def read_body(self) -> bytes:
+        """The whole body (framing already checked), at most MAX_BODY bytes; _Refused when it is not whole."""
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            self.send_response_only(HTTPStatus.CONTINUE)
+            self.end_headers()
+        if not self.headers.get("Transfer-Encoding"):
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self._read_exactly(length) if length else b""
+            self._body_read = True
+            return data
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(MAX_LINE)
+            size = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]+", size):
+                raise _Refused(400, "A chunk size is not a hexadecimal number on its own line.")
+            if len(body) + (n := int(size, 16)) > MAX_BODY:
+                raise _Refused(413, f"The body is over the limit of {MAX_BODY} bytes.")
+            if not n:
+                break
+            body += self._read_exactly(n)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _Refused(400, "A chunk is longer than its size says.")
+        for _ in range(100):  # trailer lines, up to the empty line that ends the body
+            line = self.rfile.readline(MAX_LINE)
+            if line in (b"\r\n", b"\n"):
+                self._body_read = True
+                return bytes(body)
+            if not line.endswith(b"\n"):
+                break
+        raise _Refused(400, "The chunked body does not end with an empty line.")
+
+    def _read_exactly(self, n: int) -> bytes:
+        data = self.rfile.read(n)
+        if len(data) < n:
+            raise _Refused(400, f"The body ended after {len(data)} of {n} bytes.")
+        return data
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
 
 
 class _Server(ThreadingHTTPServer):
@@ -291,6 +344,8 @@ class LocalHost:
         self.stop()
 
     def dispatch(self, h: _Handler) -> None:
+        if problem := h.framing_problem():
+            return h.problem(*problem)
         path = urlsplit(h.path).path
         if self.prefix and not (path.lower() + "/").startswith(self.prefix.lower() + "/"):
             return self.serve_static(h, path)
@@ -300,14 +355,15 @@ class LocalHost:
         if not allowed:
             if matches:
                 allow = ", ".join(sorted(set().union(*(r.methods for r, _ in matches))))
-                return h.reply(405, headers=[("Allow", allow)])
+                return h.problem(405, f"{h.command} is not allowed here; use {allow}.", [("Allow", allow)])
             return self.serve_static(h, path)  # no function here: the site's own api/v2/*.json may be
         route, route_params = allowed[0]
-        if not self.authorized(h, route):
-            return h.reply(401)
-        body = h.read_body()
-        if body is None:
-            return
+        if not self.authorized(h, route):  # before the body is read
+            return h.problem(401, "This function needs its key: ?code=<function key> or an x-functions-key header.")
+        try:
+            body = h.read_body()
+        except _Refused as refused:  # not read whole: reply() closes the connection
+            return h.problem(refused.status, refused.detail)
         headers: dict[str, str] = {}
         for name, value in h.headers.items():
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -320,7 +376,7 @@ class LocalHost:
             resp = _call(route.fn, {route.binding_name: req})
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", route.name)  # logged, never sent
-            return h.reply(500, b"Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+            return h.problem(500, "The function failed; its error is in the host's log.")
         if not isinstance(resp, func.HttpResponse):  # the worker also accepts a plain str
             resp = func.HttpResponse(resp, status_code=200 if resp else 204)
         out = list(resp.headers.items())
@@ -340,18 +396,26 @@ class LocalHost:
         return any(g is not None and hmac.compare_digest(g.encode(), key) for g in given)
 
     def serve_static(self, h: _Handler, path: str) -> None:
+        not_found = "There is no page or function at this path."
+        relative = unquote(path).lstrip("/")
+        if any(part.startswith(".") for part in relative.split("/")):  # dot-files, `..` included
+            return h.problem(404, not_found)
         try:
-            target = (self.static_root / unquote(path).lstrip("/")).resolve() if self.static_root else None
+            target = (self.static_root / relative).resolve() if self.static_root else None
         except (OSError, ValueError):  # e.g. an embedded NUL
             target = None
         if not target or h.command not in ("GET", "HEAD") or not target.is_relative_to(self.static_root):
-            return h.reply(404)
+            return h.problem(404, not_found)
         if target.is_dir():
             if not path.endswith("/"):
-                return h.reply(301, headers=[("Location", path + "/")])
+                # "//host" would be a redirect to another site: the path is the caller's
+                return h.reply(301, headers=[("Location", "/" + relative + "/")])
             target = target / "index.html"
         if not target.is_file():
-            return h.reply(404)
+            error_page = self.static_root / "404.html"  # what Blob Storage's static website serves for unknown paths
+            if error_page.is_file():
+                return h.reply(404, error_page.read_bytes(), [("Content-Type", "text/html; charset=utf-8")])
+            return h.problem(404, not_found)
         ctype = CONTENT_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or \
             "application/octet-stream"
         if ctype.startswith("text/") or ctype.endswith(("json", "xml", "javascript")):

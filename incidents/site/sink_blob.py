@@ -3,7 +3,9 @@
 Each file is one blob uploaded whole (a reader gets the old or the new blob), with Content-Type and Cache-Control
 set, and the publisher's content hash kept in the blob's metadata: listing the container with metadata tells what
 changed without downloading anything. The publishing lock is a 60 s lease on an empty lock blob, renewed while held,
-so a publisher that dies frees the lock within a minute.
+so a publisher that dies frees the lock within a minute. The lock blob (`<site container>.lock`) lives in a private
+container of the same account (`publish-locks`, created if missing; provisioned by status-site.bicep), never in the
+public site container, which holds only published files.
 
 Only this module imports azure.storage (about 0.7 s), and it is itself imported only when a blob sink is built.
 """
@@ -23,14 +25,20 @@ from .sink import LOCK_TIMEOUT_S, SinkBusy, SiteFile, check_path
 
 log = logging.getLogger(__name__)
 HASH_KEY = "contentsha256"  # metadata names must be C# identifiers
-LOCK_BLOB = ".publish.lock"
+LOCK_CONTAINER = "publish-locks"
 LEASE_SECONDS = 60  # the longest finite lease Blob Storage grants
 
 
 class BlobSink:
-    def __init__(self, container: ContainerClient, *, lock_blob: str = LOCK_BLOB):
+    def __init__(self, container: ContainerClient, lock_container: ContainerClient):
+        """`lock_container`: private, in the same account (see `for_service`)."""
         self.container = container
-        self.lock_blob = lock_blob
+        self.lock_container = lock_container
+        self.lock_blob = f"{container.container_name}.lock"
+
+    @classmethod
+    def for_service(cls, service: BlobServiceClient, container: str) -> BlobSink:
+        return cls(service.get_container_client(container), service.get_container_client(LOCK_CONTAINER))
 
     def __repr__(self) -> str:
         return f"BlobSink({self.container.url!r})"
@@ -57,15 +65,21 @@ class BlobSink:
 
     @contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        blob = self.container.get_blob_client(self.lock_blob)
+        blob = self.lock_container.get_blob_client(self.lock_blob)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
                 break
-            except ResourceNotFoundError:
-                with suppress(HttpResponseError):  # another publisher made it (and may hold it) meanwhile
+            except ResourceNotFoundError as exc:
+                if exc.error_code == "ContainerNotFound":
+                    with suppress(ResourceExistsError):
+                        self.lock_container.create_container()  # private: no public access
+                try:
                     blob.upload_blob(b"", overwrite=False)
+                except HttpResponseError as err:
+                    if err.status_code not in (409, 412):  # 409/412: another publisher made it (and may hold it)
+                        raise
             except HttpResponseError as exc:
                 if exc.status_code != 409:  # 409 LeaseAlreadyPresent: someone else is publishing
                     raise
@@ -95,14 +109,14 @@ def open_blob_sink(*, connection_string: str | None = None, account_url: str | N
     `credential`, by default DefaultAzureCredential (managed identity on Azure; needs *Storage Blob Data
     Contributor*; the static website must already be enabled, which creates `$web`)."""
     if connection_string:
-        client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+        sink = BlobSink.for_service(BlobServiceClient.from_connection_string(connection_string), container)
         with suppress(ResourceExistsError):
-            client.create_container()
-        return BlobSink(client)
+            sink.container.create_container()
+        return sink
     if not account_url:
         raise ValueError("a blob sink needs a connection string or an account URL")
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return BlobSink(BlobServiceClient(account_url, credential=credential).get_container_client(container))
+    return BlobSink.for_service(BlobServiceClient(account_url, credential=credential), container)

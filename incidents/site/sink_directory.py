@@ -1,9 +1,10 @@
 """The embedded site sink: a local directory, served at the site root by the local host (`static_root`).
 
 Each file is written to a temporary file beside it and renamed over the old one, so a reader never sees half a file.
-Content hashes live in a sidecar manifest (`.publish-manifest.json`), written after the file: a crash between the two
-leaves an old hash, which only makes the next publish upload that file again. The publishing lock is an `fcntl` lock
-on `.publish.lock`, which holds across threads and processes on this machine.
+Content hashes live in a manifest, written after the file: a crash between the two leaves an old hash, which only
+makes the next publish upload that file again. The publishing lock is an `fcntl` lock on a lock file, which holds
+across threads and processes on this machine. Both sit in a state folder beside the site (`.<name>.publish/` next to
+`<name>/`), so the site folder holds only the site, whoever serves or copies it.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from pathlib import Path
 
 from .sink import LOCK_TIMEOUT_S, SinkBusy, SiteFile, check_path
 
-MANIFEST = ".publish-manifest.json"
-LOCK_FILE = ".publish.lock"
+MANIFEST = "manifest.json"
+LOCK_FILE = "lock"
 
 
 class DirectorySink:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        resolved = self.root.resolve()
+        self.state = resolved.parent / f".{resolved.name}.publish"
+        self.state.mkdir(exist_ok=True)
         self._manifest_lock = threading.Lock()  # puts of one publish may run in parallel threads
 
     def __repr__(self) -> str:
@@ -43,7 +47,7 @@ class DirectorySink:
         with self._manifest_lock:
             manifest = self._manifest()
             manifest[file.path] = content_hash
-            _write_atomically(self.root / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True).encode())
+            _write_atomically(self.state / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True).encode())
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -54,14 +58,14 @@ class DirectorySink:
     @contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         deadline = time.monotonic() + timeout
-        with open(self.root / LOCK_FILE, "a+b") as handle:  # one open file per holder: flock excludes threads too
+        with open(self.state / LOCK_FILE, "a+b") as handle:  # one open file per holder: flock excludes threads too
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise SinkBusy(f"{self.root / LOCK_FILE} is held by another publisher") from None
+                        raise SinkBusy(f"{self.state / LOCK_FILE} is held by another publisher") from None
                     time.sleep(0.02)
             try:
                 yield
@@ -70,7 +74,7 @@ class DirectorySink:
 
     def _manifest(self) -> dict[str, str]:
         try:
-            data = json.loads((self.root / MANIFEST).read_bytes())
+            data = json.loads((self.state / MANIFEST).read_bytes())
         except (FileNotFoundError, ValueError):
             return {}  # missing or damaged: every file counts as changed once
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

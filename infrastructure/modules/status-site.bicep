@@ -1,6 +1,7 @@
 // The public status site: a storage account whose static website serves the `$web` container. The app's identity
-// may write blobs in `$web` and nowhere else. ARM cannot switch the static website on (it is a data-plane setting):
-// deploy-main.sh does that with `az storage blob service-properties update --static-website`.
+// may write blobs in `$web` and in the private lock container `publish-locks`, nowhere else. ARM cannot switch the
+// static website on (it is a data-plane setting): deploy-main.sh does that with
+// `az storage blob service-properties update --static-website`.
 
 param accountName string
 param location string
@@ -45,6 +46,25 @@ resource web 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-
 resource webWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(web.id, writerPrincipalId, blobDataContributorRoleId)
   scope: web
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributorRoleId)
+    principalId: writerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The publishers' lease lock (incidents/site/sink_blob.py LOCK_CONTAINER): private, never in the public $web.
+resource locks 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'publish-locks'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource locksWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(locks.id, writerPrincipalId, blobDataContributorRoleId)
+  scope: locks
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributorRoleId)
     principalId: writerPrincipalId

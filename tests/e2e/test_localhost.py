@@ -1,19 +1,22 @@
 """The local Functions host, over real HTTP, against a small FunctionApp built here."""
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
+import resource
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from pathlib import Path
 
 import azure.functions as func
 import pytest
 import requests
 
-from incidents.localhost import LocalHost, load_local_settings, route_prefix_from_host_json
+from incidents.localhost import MAX_BODY, LocalHost, load_local_settings, route_prefix_from_host_json
 
 KEY = "test-function-key-123"
 timer_calls: list[bool] = []
@@ -27,6 +30,11 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
         "type": type(req).__name__, "method": req.method, "url": req.url, "route": dict(req.route_params),
         "params": dict(req.params), "body": req.get_body().decode(), "x_custom": req.headers.get("x-custom"),
     }), mimetype="application/json")
+
+
+@bp.route(route="drop", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def drop(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(status_code=204)
 
 
 @bp.route(route="items/{id:int}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -98,6 +106,11 @@ def site(tmp_path_factory) -> Path:
     (root / "style.css").write_text("body{}")
     (root / "app.js").write_text("1;")
     (root / "logo.svg").write_text("<svg/>")
+    (root / ".publish-manifest.json").write_text('{"index.html": "h"}')
+    (root / ".publish.lock").write_text("")
+    (root / "en" / ".index.html.x1y2.tmp").write_text("half a page")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]")
     (root.parent / "outside.txt").write_text("do not serve me")
     return root
 
@@ -149,7 +162,7 @@ def test_function_key_by_query_or_header(host):
     for r in (requests.get(f"{host.url}/api/secret"), requests.get(f"{host.url}/api/secret?code=wrong"),
               requests.get(f"{host.url}/api/secret", headers={"x-functions-key": "wrong"}),
               requests.post(f"{host.url}/api/v1/admin/thing", json={"a": 1})):
-        assert r.status_code == 401 and r.content == b""
+        assert_problem(r.status_code, r.headers, r.content, 401)
     assert requests.post(f"{host.url}/api/v1/admin/thing?code={KEY}", json={}).status_code == 204
     assert requests.get(f"{host.url}/api/echo/1").status_code == 200  # anonymous needs no key
 
@@ -177,15 +190,147 @@ def test_content_type_from_mimetype_and_charset(host):
     assert requests.get(f"{host.url}/api/items/1").headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
-def test_body_over_100_mb_is_413_without_reading_it(host):
-    with socket.create_connection(("127.0.0.1", int(host.url.rsplit(":", 1)[1]))) as s:
-        s.sendall(b"POST /api/echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 104857601\r\n\r\n")
-        assert s.recv(100).startswith(b"HTTP/1.1 413")
+# Request bodies: capped, framed strictly, refused before they are read
+
+
+def address(host: LocalHost) -> tuple[str, int]:
+    return "127.0.0.1", int(host.url.rsplit(":", 1)[1])
+
+
+def exchange(host: LocalHost, raw: bytes, *, end: bool = False, timeout: float = 5.0) -> tuple[int, dict, bytes]:
+    """Send raw bytes (then end the request stream if `end`) and read until the server closes the connection."""
+    with socket.create_connection(address(host), timeout=timeout) as s:
+        s.sendall(raw)
+        if end:
+            s.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: s.recv(65536), b""))
+    assert answer, "the connection was dropped without an answer"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_problem(status: int, headers, body: bytes, expected: int) -> dict:
+    """The host's own errors have the shape of the functions' problems (incidents/http/problems.py)."""
+    from incidents.http.problems import Problem
+
+    assert status == expected, body
+    assert {k.lower(): v for k, v in headers.items()}["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert set(problem) == set(json.loads(Problem(expected, "x").response().get_body()))
+    assert problem["type"] == "about:blank" and problem["status"] == expected
+    assert problem["title"] == HTTPStatus(expected).phrase and problem["detail"]
+    return problem
+
+
+def post(path: str, *headers: str, body: bytes = b"") -> bytes:
+    return "\r\n".join([f"POST {path} HTTP/1.1", "Host: x", *headers, "", ""]).encode() + body
+
+
+def test_the_body_cap_is_above_what_any_function_accepts_and_far_below_100_mb():
+    from incidents.alerts.functions import MAX_ALERT_BYTES
+    from incidents.http.problems import json_body
+
+    limits = [MAX_ALERT_BYTES, inspect.signature(json_body).parameters["max_bytes"].default]
+    assert max(limits) < MAX_BODY <= 4 * 1024 * 1024  # the functions' own 413s (with their limit) stay reachable
+
+
+def test_an_oversized_content_length_is_413_before_the_body_is_sent(host):
+    for path in ("/api/echo/1", "/api/drop", "/api/secret", "/api/nope", "/index.html"):
+        status, headers, body = exchange(host, post(path, f"Content-Length: {MAX_BODY + 1}"))
+        problem = assert_problem(status, headers, body, 413)
+        assert str(MAX_BODY) in problem["detail"] and headers["connection"] == "close", path
+    status, headers, body = exchange(host, post("/api/echo/1", "Content-Length: " + "9" * 5000))
+    assert_problem(status, headers, body, 413)
+
+
+def test_expect_100_continue_is_answered_413_without_inviting_the_body(host):
+    status, headers, body = exchange(host, post("/api/echo/1", "Expect: 100-continue", "Content-Length: 50000000"))
+    assert_problem(status, headers, body, 413)
+    with socket.create_connection(address(host), timeout=5) as s:  # a body within the cap is invited, then read
+        s.sendall(post("/api/echo/1", "Expect: 100-continue", "Content-Length: 2", "Connection: close"))
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"hi")
+        answer = b"".join(iter(lambda: s.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200") and b'"body": "hi"' in answer
+
+
+def test_a_body_over_the_cap_sent_whole_gets_its_413(host):
+    r = requests.post(f"{host.url}/api/echo/1", data=bytes(MAX_BODY + 1), timeout=10)
+    assert_problem(r.status_code, r.headers, r.content, 413)
+    r = requests.post(f"{host.url}/api/echo/1", data=iter([bytes(MAX_BODY // 2)] * 3), timeout=10)  # chunked
+    assert_problem(r.status_code, r.headers, r.content, 413)
+    assert requests.post(f"{host.url}/api/drop", data=bytes(MAX_BODY), timeout=10).status_code == 204
+
+
+def test_five_concurrent_95_mb_bodies_are_refused_without_growing_memory(host):
+    def attempt(_) -> bytes:
+        megabyte = bytes(1 << 20)
+        with socket.create_connection(address(host), timeout=30) as s:
+            s.sendall(post("/api/drop", f"Content-Length: {95 << 20}"))
+            try:
+                for _ in range(95):
+                    s.sendall(megabyte)
+            except OSError:
+                pass  # the server may stop reading once it has answered
+            return s.recv(100)
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, the peak of this process (host included)
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(attempt, range(5)))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert all(a.startswith(b"HTTP/1.1 413") for a in answers), answers
+    assert grown_mb < 50, f"peak RSS grew by {grown_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("framing", [
+    ["Content-Length: abc"], ["Content-Length: -1"], ["Content-Length: +5"], ["Content-Length: 1_0"],
+    ["Content-Length: 0x10"], ["Content-Length: ５"], ["Content-Length: 5", "Content-Length: 6"],
+    ["Content-Length: 5", "Transfer-Encoding: chunked"], ["Transfer-Encoding: gzip"],
+    ["Transfer-Encoding: chunked, chunked"],
+], ids=str)
+def test_malformed_framing_is_400_problem(host, framing):
+    status, headers, body = exchange(host, post("/api/echo/1", *framing, body=b"hello"))
+    assert_problem(status, headers, body, 400)
+    assert headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("chunks", [
+    b"zz\r\nhello\r\n0\r\n\r\n", b"-1\r\nhello\r\n0\r\n\r\n", b"\r\n", b"0x5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhelloXX0\r\n\r\n", b"5\r\nhel", b"5\r\nhello\r\n0\r\n", b"f" * 5000 + b"\r\n",
+], ids=lambda c: repr(c[:20]))
+def test_a_malformed_or_truncated_chunk_is_400_problem(host, chunks):
+    status, headers, body = exchange(host, post("/api/echo/1", "Transfer-Encoding: chunked", body=chunks), end=True)
+    assert_problem(status, headers, body, 400)
+
+
+def test_a_truncated_body_is_400_and_a_huge_chunk_413(host):
+    status, headers, body = exchange(host, post("/api/echo/1", "Content-Length: 10", body=b"hello"), end=True)
+    assert "5 of 10" in assert_problem(status, headers, body, 400)["detail"]
+    huge_chunk = b"1" + b"0" * 20 + b"\r\n"
+    status, headers, body = exchange(host, post("/api/echo/1", "Transfer-Encoding: chunked", body=huge_chunk))
+    assert_problem(status, headers, body, 413)
 
 
 def test_chunked_body_is_read(host):
     r = requests.post(f"{host.url}/api/echo/1", data=iter([b"ab", b"cd"]))
     assert r.json()["body"] == "abcd"
+    status, _, body = exchange(host, post("/api/echo/1", "Transfer-Encoding: chunked", "Connection: close",
+                                          body=b"2;ext=1\r\nab\r\n2\r\ncd\r\n0\r\nX-Trailer: 1\r\n\r\n"))
+    assert status == 200 and json.loads(body)["body"] == "abcd"
+
+
+def test_a_body_on_a_function_route_without_its_key_is_refused_unread(host):
+    status, headers, body = exchange(host, post("/api/v1/admin/thing", f"Content-Length: {MAX_BODY}"))
+    assert_problem(status, headers, body, 401)
+
+
+def test_keep_alive_survives_bodies(host):
+    with requests.Session() as session:
+        for _ in range(3):
+            assert session.post(f"{host.url}/api/echo/1", data=b"x" * 1000).json()["body"] == "x" * 1000
+            assert session.post(f"{host.url}/api/drop", data=iter([b"a", b"b"])).status_code == 204
 
 
 def test_static_files_with_content_types(host):
@@ -199,6 +344,30 @@ def test_static_files_with_content_types(host):
     r = requests.get(host.url + "/en", allow_redirects=False)
     assert r.status_code == 301 and r.headers["Location"] == "/en/"
     assert requests.get(host.url + "/missing.html").status_code == 404
+
+
+def test_an_unknown_path_gets_the_sites_404_page_as_the_static_website_serves_it(host, tmp_path):
+    missing = requests.get(host.url + "/missing.html")
+    assert missing.headers["Content-Type"].startswith("application/problem+json")  # no 404.html published yet
+    (host.static_root / "404.html").write_text("<h1>Page not found</h1>")
+    for path in ("/missing.html", "/fr/nope/", "/en/incidents/inc-1.html"):
+        r = requests.get(host.url + path)
+        assert r.status_code == 404 and r.text == "<h1>Page not found</h1>", path
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_a_directory_redirect_cannot_point_at_another_site(host):
+    (host.static_root / "evil.example").mkdir()
+    r = requests.get(host.url + "//evil.example", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == "/evil.example/"
+
+
+@pytest.mark.parametrize("path", ["/.publish-manifest.json", "/.publish.lock", "/%2epublish.lock",
+                                  "/en/.index.html.x1y2.tmp", "/.git/config", "/.git/", "/en/%2E%2E/.publish.lock"])
+def test_dot_files_are_never_served(host, path):
+    for method in ("GET", "HEAD"):
+        r = requests.request(method, host.url + path, allow_redirects=False)
+        assert r.status_code == 404 and b"index.html" not in r.content and b"[core]" not in r.content, (method, path)
 
 
 def test_static_path_traversal_is_refused(host):

@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 
 from incidents.domain.models import Incident, Severity, Status, format_utc
 from incidents.site.publisher import KIND_ORDER, publish
@@ -164,6 +165,22 @@ def test_the_lock_is_held_by_one_publisher_at_a_time(site_sink):
         assert time.monotonic() - started >= 0.3
     with other.lock(timeout=5):  # free again once released
         pass
+
+
+def test_the_public_target_holds_only_published_files_never_the_lock_or_the_manifest(site_sink, store):
+    sink = site_sink.sink
+    publish(store, sink, now=NOW)
+    with sink.lock():  # the lock exists (at least) while it is held
+        for path in (".publish.lock", ".publish-manifest.json"):
+            assert site_sink.fetch(path).status_code == 404, path
+        if site_sink.kind == "directory":
+            public = {p.relative_to(sink.root).as_posix() for p in sink.root.rglob("*") if p.is_file()}
+        else:
+            public = {blob.name for blob in sink.container.list_blobs()}
+            lock = sink.lock_container.get_blob_client(sink.lock_blob)
+            assert lock.exists() and sink.lock_container.get_container_properties().public_access is None
+            assert requests.get(lock.url, timeout=10).status_code in (403, 404)  # no anonymous read
+        assert public == set(sink.current_hashes())
 
 
 @pytest.fixture

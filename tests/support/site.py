@@ -57,12 +57,12 @@ def site_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkUn
     azurite = request.getfixturevalue("azurite")
     name = f"site-{uuid.uuid4().hex[:12]}"
 
-    def container():
-        return BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(name)
+    def sink():
+        return BlobSink.for_service(BlobServiceClient.from_connection_string(azurite.connection_string), name)
 
-    client = container()
+    client = sink().container
     client.create_container(public_access="blob")  # anonymous GETs, as the static website endpoint allows
-    yield SinkUnderTest("blob", BlobSink(client), lambda: BlobSink(container()),
+    yield SinkUnderTest("blob", sink(), sink,
                         lambda path: requests.get(f"{client.url}/{path}", timeout=10))
     client.delete_container()
 
