@@ -23,7 +23,8 @@ Options:
   -h, --help                  this text
 
 Environment (read by main.<env>.bicepparam):
-  AUTH_AUDIENCE; optional ALERTS_AAD_AUDIENCE, SLACK_WEBHOOK_URL (better: a Key Vault reference)
+  AUTH_AUDIENCE; ALERTS_AAD_AUDIENCE (secure webhook, the default; WEBHOOK_USE_AAD=false falls back to the
+  function key alone); optional SLACK_WEBHOOK_URL (stored in the app's Key Vault, never in an app setting)
 USAGE
 }
 
@@ -33,6 +34,9 @@ main() {
 
   require_az
   require_env AUTH_AUDIENCE
+  if [[ "${WEBHOOK_USE_AAD:-true}" != "false" ]]; then
+    require_env ALERTS_AAD_AUDIENCE
+  fi
   ensure_group
   local name="petanque-incidents-$environment" site_account
   deploy "$name" "$here/main.bicep" "$here/main.$environment.bicepparam"

@@ -26,25 +26,36 @@ Options:
 
 Environment (read by monitoring.<env>.bicepparam):
   ONCALL_EMAIL, RUNBOOK_BASE_URL, PLATFORM_APP_INSIGHTS_ID, PLATFORM_COSMOS_ACCOUNT_ID, PLATFORM_ACS_ID,
-  PLATFORM_CONTAINER_APP_ID, ALERT_WEBHOOK_URI (unless --function-app);
-  optional secure webhook: WEBHOOK_USE_AAD=true, WEBHOOK_AAD_OBJECT_ID, WEBHOOK_AAD_IDENTIFIER_URI
+  PLATFORM_CONTAINER_APP_ID, PLATFORM_CONTAINER_APPS_WORKSPACE_ID, ALERT_WEBHOOK_URI (unless --function-app);
+  secure webhook (the default): WEBHOOK_AAD_OBJECT_ID, WEBHOOK_AAD_IDENTIFIER_URI;
+  WEBHOOK_USE_AAD=false falls back to the function key alone
 USAGE
 }
 
 function_name="azure_monitor_alert" # the webhook's function in function_app.py
 key_name="alerts"
 
-# Sets ALERT_WEBHOOK_URI to the alert function's URL with its own function key.
+# Sets ALERT_WEBHOOK_URI from the Function App: the keyless secure-webhook route by default (Azure Monitor's Entra ID
+# token is the credential), or, with WEBHOOK_USE_AAD=false, the key route with the function's own key in the URL.
 webhook_uri_from_app() {
   local app="$1" app_group="$2" host key
   if ((dry_run)); then
     run az functionapp show --resource-group "$app_group" --name "$app" --query defaultHostName --output tsv
+    if [[ "${WEBHOOK_USE_AAD:-true}" != "false" ]]; then
+      export ALERT_WEBHOOK_URI="https://<host>/api/v1/alerts/azure-monitor/secure"
+      return 0
+    fi
     run az functionapp function keys list --resource-group "$app_group" --name "$app" \
       --function-name "$function_name" --query "$key_name" --output tsv
     export ALERT_WEBHOOK_URI="https://<host>/api/v1/alerts/azure-monitor?code=<key>"
     return 0
   fi
   host="$(az functionapp show --resource-group "$app_group" --name "$app" --query defaultHostName --output tsv)"
+  [[ -n "$host" ]] || die "could not read the host name of $app"
+  if [[ "${WEBHOOK_USE_AAD:-true}" != "false" ]]; then
+    export ALERT_WEBHOOK_URI="https://$host/api/v1/alerts/azure-monitor/secure"
+    return 0
+  fi
   key="$(az functionapp function keys list --resource-group "$app_group" --name "$app" \
     --function-name "$function_name" --query "$key_name" --output tsv)"
   if [[ -z "$key" ]]; then
@@ -52,7 +63,7 @@ webhook_uri_from_app() {
     key="$(az functionapp function keys set --resource-group "$app_group" --name "$app" \
       --function-name "$function_name" --key-name "$key_name" --query value --output tsv)"
   fi
-  [[ -n "$host" && -n "$key" ]] || die "could not read the host name or the function key of $app"
+  [[ -n "$key" ]] || die "could not read the function key of $app"
   export ALERT_WEBHOOK_URI="https://$host/api/v1/alerts/azure-monitor?code=$key"
 }
 
@@ -73,7 +84,10 @@ main() {
     webhook_uri_from_app "$app" "${app_group:-$group}"
   fi
   require_env ONCALL_EMAIL RUNBOOK_BASE_URL ALERT_WEBHOOK_URI PLATFORM_APP_INSIGHTS_ID \
-    PLATFORM_COSMOS_ACCOUNT_ID PLATFORM_ACS_ID PLATFORM_CONTAINER_APP_ID
+    PLATFORM_COSMOS_ACCOUNT_ID PLATFORM_ACS_ID PLATFORM_CONTAINER_APP_ID PLATFORM_CONTAINER_APPS_WORKSPACE_ID
+  if [[ "${WEBHOOK_USE_AAD:-true}" != "false" ]]; then
+    require_env WEBHOOK_AAD_OBJECT_ID WEBHOOK_AAD_IDENTIFIER_URI
+  fi
   ensure_group
   deploy "petanque-monitoring-$environment" "$here/monitoring.bicep" "$here/monitoring.$environment.bicepparam"
   ((dry_run)) || note "Done. Send a test notification: see infrastructure/README.md, 'Verify'."

@@ -1,7 +1,8 @@
 // The incident-response app itself: Function App (Flex Consumption, Python 3.11), Cosmos DB (serverless), the
-// status site's storage, Application Insights on a Log Analytics workspace. One system-assigned identity, least roles:
-// Cosmos DB Built-in Data Contributor on the `incidents` database, Storage Blob Data Contributor on `$web`, and what
-// the Functions host needs on its own storage account. No keys in the app settings.
+// status site's storage, Application Insights on a Log Analytics workspace, a Key Vault for the app's secrets. One
+// system-assigned identity, least roles: Cosmos DB Built-in Data Contributor on the `incidents` database, Storage Blob
+// Data Contributor on `$web`, Key Vault Secrets User on the vault, and what the Functions host needs on its own storage
+// account. No keys and no secret values in the app settings: secrets are Key Vault references.
 
 @description('Label of this environment (dev, prod): lower-case letters and digits, part of every resource name.')
 @minLength(2)
@@ -19,10 +20,10 @@ param authAudience string
 @description('App role that admin routes require (AUTH_ADMIN_ROLE).')
 param authAdminRole string = 'platform-admin'
 
-@description('Secure webhook: identifier URI the action group asks tokens for (ALERTS_AAD_AUDIENCE). Empty: off.')
+@description('Secure webhook (the default path): identifier URI the action group asks tokens for (ALERTS_AAD_AUDIENCE). Empty: the function key alone (fallback).')
 param alertsAadAudience string = ''
 
-@description('Slack incoming webhook, ideally a Key Vault reference: @Microsoft.KeyVault(SecretUri=...). Empty: off.')
+@description('Slack incoming webhook URL. Stored as a secret in the app\'s Key Vault; the app setting is a reference. Empty: off.')
 @secure()
 param slackWebhookUrl string = ''
 
@@ -78,6 +79,26 @@ module functionApp 'modules/function-app.bicep' = {
   }
 }
 
+module functionAppRoles 'modules/function-app-roles.bicep' = {
+  name: 'function-app-roles'
+  params: {
+    hostStorageName: functionApp.outputs.hostStorageName
+    appInsightsName: appInsights.name
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  params: {
+    name: 'kvpet${environmentName}${suffix}' // at most 24 characters
+    location: location
+    readerPrincipalId: functionApp.outputs.principalId
+    secrets: empty(slackWebhookUrl) ? {} : { 'slack-webhook-url': slackWebhookUrl } // vault secret name -> value
+    tags: allTags
+  }
+}
+
 module cosmos 'modules/cosmos.bicep' = {
   name: 'cosmos'
   params: {
@@ -101,7 +122,8 @@ module statusSite 'modules/status-site.bicep' = {
 }
 
 // Names as in incidents/settings.py. Absent on purpose: COSMOS_KEY and SITE_STORAGE_CONNECTION_STRING (the managed
-// identity instead), INCIDENTS_DEV_SIGNING_KEY and INCIDENTS_FUNCTION_KEY (local development only).
+// identity instead), INCIDENTS_DEV_SIGNING_KEY and INCIDENTS_FUNCTION_KEY (local development only). Secrets are in
+// secretSettings, as Key Vault references the platform resolves with the app's identity.
 var appSettings = {
   INCIDENTS_STORE: 'cosmos'
   COSMOS_ENDPOINT: cosmos.outputs.endpoint
@@ -117,10 +139,10 @@ var appSettings = {
   SITE_PUBLISH_SCHEDULE: '0 * * * * *' // NCRONTAB: republish every minute (also right after each public change)
   SITE_BASE_URL: empty(statusSiteBaseUrl) ? statusSite.outputs.webEndpoint : statusSiteBaseUrl
 }
-var optionalSettings = union(
-  empty(alertsAadAudience) ? {} : { ALERTS_AAD_AUDIENCE: alertsAadAudience },
-  empty(slackWebhookUrl) ? {} : { SLACK_WEBHOOK_URL: slackWebhookUrl }
-)
+var optionalSettings = empty(alertsAadAudience) ? {} : { ALERTS_AAD_AUDIENCE: alertsAadAudience }
+var secretSettings = empty(slackWebhookUrl) ? {} : {
+  SLACK_WEBHOOK_URL: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=slack-webhook-url)'
+}
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
@@ -130,12 +152,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' existing = {
 resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(functionApp.outputs.hostSettings, appSettings, optionalSettings)
+  properties: union(functionApp.outputs.hostSettings, appSettings, optionalSettings, secretSettings)
 }
 
 output functionAppName string = functionApp.outputs.name
 output alertWebhookUrlWithoutKey string = 'https://${functionApp.outputs.defaultHostName}/api/v1/alerts/azure-monitor'
+output alertSecureWebhookUrl string = 'https://${functionApp.outputs.defaultHostName}/api/v1/alerts/azure-monitor/secure'
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output statusSiteAccountName string = statusSite.outputs.accountName
 output statusSiteUrl string = statusSite.outputs.webEndpoint
 output appInsightsId string = appInsights.id
+output keyVaultName string = keyVault.outputs.name

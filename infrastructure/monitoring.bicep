@@ -13,12 +13,15 @@ param location string = resourceGroup().location
 @description('Email receivers: [{ name, emailAddress }]. Use team lists, not personal addresses.')
 param emailReceivers array
 
-@description('The alert function URL with its key: https://<host>/api/v1/alerts/azure-monitor?code=<function key>.')
+@description('The alert function URL: https://<host>/api/v1/alerts/azure-monitor/secure (secure webhook, no key), or with useAadAuth false https://<host>/api/v1/alerts/azure-monitor?code=<function key>.')
 @secure()
 param alertWebhookUri string
 
-@description('Secure webhook: Azure Monitor also sends an Entra ID token for the app registration below.')
-param useAadAuth bool = false
+// Secure webhook by default: Azure Monitor also sends an Entra ID token that the intake checks (ALERTS_AAD_AUDIENCE),
+// so the function key alone is not enough to post an alert. `false` is the documented fallback (key only).
+// https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups#secure-webhook
+@description('Secure webhook (default): Azure Monitor also sends an Entra ID token for the app registration below.')
+param useAadAuth bool = true
 
 @description('Secure webhook: object ID of the app registration the token is for.')
 param webhookObjectId string = ''
@@ -41,8 +44,11 @@ param cosmosAccountId string
 @description('Communication Services resource sending the platform email; EmailStatusUpdateOperational logs enabled.')
 param communicationServiceId string
 
-@description('Container App serving the platform API.')
+@description('Container App serving the platform API; the restart rule reads its name from this id.')
 param containerAppId string
+
+@description('Log Analytics workspace that receives the Container Apps environment\'s system logs (restart rule).')
+param containerAppsWorkspaceId string
 
 @description('Path prefix of API requests, for the latency rule.')
 param apiPathPrefix string = '/api/'
@@ -53,6 +59,7 @@ param stripeWebhookPath string = '/api/webhooks/stripe'
 param tags object = {}
 
 var allTags = union(tags, { environment: environmentName, purpose: 'incident-alerting' })
+var containerAppName = last(split(containerAppId, '/'))
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: 'ag-petanque-primary'
@@ -86,7 +93,7 @@ module http5xxRate 'modules/log-alert.bicep' = {
   name: 'alert-http-5xx-rate'
   params: {
     name: 'petanque-http-5xx-rate'
-    description: 'Share of HTTP requests answered with a 5xx status, in percent.'
+    alertDescription: 'Share of HTTP requests answered with a 5xx status, in percent.'
     location: location
     scope: platformAppInsightsId
     query: loadTextContent('queries/http-5xx-rate.kql')
@@ -111,7 +118,7 @@ module cosmosThrottling 'modules/log-alert.bicep' = {
   name: 'alert-cosmos-ru-throttling'
   params: {
     name: 'petanque-cosmos-ru-throttling'
-    description: 'Share of Cosmos DB requests throttled with status 429, in percent.'
+    alertDescription: 'Share of Cosmos DB requests throttled with status 429, in percent.'
     location: location
     scope: cosmosAccountId
     query: loadTextContent('queries/cosmos-ru-throttling.kql')
@@ -136,7 +143,7 @@ module emailBounceRate 'modules/log-alert.bicep' = {
   name: 'alert-acs-email-bounce-rate'
   params: {
     name: 'petanque-acs-email-bounce-rate'
-    description: 'Share of emails sent through Azure Communication Services that bounced, in percent.'
+    alertDescription: 'Share of emails sent through Azure Communication Services that bounced, in percent.'
     location: location
     scope: communicationServiceId
     query: loadTextContent('queries/acs-email-bounce-rate.kql')
@@ -156,16 +163,17 @@ module emailBounceRate 'modules/log-alert.bicep' = {
   }
 }
 
-// Sev2: Container App replica restarts, > 3 in an hour. A count, so a metric alert will do.
-module containerRestarts 'modules/metric-alert.bicep' = {
+// Sev2: new Container App container restarts (terminations and back-offs in the system logs), > 3 in an hour.
+// A log alert, not the RestartCount metric, which is each replica's running total: see the query.
+module containerRestarts 'modules/log-alert.bicep' = {
   name: 'alert-container-app-restarts'
   params: {
     name: 'petanque-container-app-restarts'
-    description: 'Container App replica restarts (RestartCount).'
-    scope: containerAppId
-    metricNamespace: 'Microsoft.App/containerApps'
-    metricName: 'RestartCount'
-    timeAggregation: 'Total'
+    alertDescription: 'New Container App container restarts (terminations and back-offs in the system logs).'
+    location: location
+    scope: containerAppsWorkspaceId
+    query: replace(loadTextContent('queries/container-app-restarts.kql'), '{containerAppName}', containerAppName)
+    measureColumn: 'Restarts'
     operator: 'GreaterThan'
     threshold: 3
     severity: 2
@@ -186,7 +194,7 @@ module apiLatency 'modules/log-alert.bicep' = {
   name: 'alert-api-latency-p95'
   params: {
     name: 'petanque-api-latency-p95'
-    description: '95th percentile of API response time, in milliseconds.'
+    alertDescription: '95th percentile of API response time, in milliseconds.'
     location: location
     scope: platformAppInsightsId
     query: replace(loadTextContent('queries/api-latency-p95.kql'), '{apiPathPrefix}', apiPathPrefix)
@@ -212,7 +220,7 @@ module stripeWebhookErrors 'modules/log-alert.bicep' = {
   name: 'alert-stripe-webhook-error-rate'
   params: {
     name: 'petanque-stripe-webhook-error-rate'
-    description: 'Share of Stripe webhook deliveries our API failed to process, in percent.'
+    alertDescription: 'Share of Stripe webhook deliveries our API failed to process, in percent.'
     location: location
     scope: platformAppInsightsId
     query: replace(loadTextContent('queries/stripe-webhook-error-rate.kql'), '{stripeWebhookPath}', stripeWebhookPath)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -25,21 +24,42 @@ DRAFT_SWEEP_SCHEDULE = "0 * * * * *"  # NCRONTAB, every minute
 @blueprint.route(route="v1/alerts/azure-monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function(unexpected_status=503)
 def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
+    """The function key in the URL (the fallback); plus Azure Monitor's Entra ID token when ALERTS_AAD_AUDIENCE
+    is set."""
+    app = services()
+    if app.webhook_tokens is not None:
+        _azure_monitor_token(req)
+    return _receive(req)
+
+
+@blueprint.route(route="v1/alerts/azure-monitor/secure", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function(unexpected_status=503)
+def azure_monitor_alert_secure(req: func.HttpRequest) -> func.HttpResponse:
+    """Azure Monitor's "secure webhook" (the default): its Entra ID token is the credential, so no key sits in
+    the action group's URL for every Reader of the resource group to see."""
+    if services().webhook_tokens is None:
+        raise Problem(404, "The secure webhook is not configured here: set ALERTS_AAD_AUDIENCE (and the tenant), "
+                           "or post to v1/alerts/azure-monitor with the function key.")
+    _azure_monitor_token(req)
+    return _receive(req)
+
+
+def _azure_monitor_token(req: func.HttpRequest) -> None:
+    from ..http.auth import WEBHOOK_ROLE
+
+    services().webhook_tokens.authenticate(req.headers.get("Authorization"), WEBHOOK_ROLE)
+
+
+def _receive(req: func.HttpRequest) -> func.HttpResponse:
     from .schema import AlertRejected, parse_alert
 
-    app = services()
-    if app.webhook_tokens is not None:  # "secure webhook": Azure Monitor also sends an Entra ID token
-        from ..http.auth import WEBHOOK_ROLE
-
-        app.webhook_tokens.authenticate(req.headers.get("Authorization"), WEBHOOK_ROLE)
     payload = json_body(req, max_bytes=MAX_ALERT_BYTES)
     try:
         alert = parse_alert(payload)
     except AlertRejected as exc:
         raise Problem(400, f"Not a common-alert-schema alert: {exc}",
                       errors=[{"field": exc.field, "message": str(exc)}]) from None
-    url = urlsplit(req.url)
-    outcome = app.alerts.receive(alert, base_url=f"{url.scheme}://{url.netloc}")
+    outcome = services().alerts.receive(alert)
     log.info("alert %s %s: %s %s", alert.rule, alert.condition, outcome.kind, outcome.incident_id or "")
     return json_response({"outcome": outcome.kind, "incident_id": outcome.incident_id}, status=202)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from ..domain.models import LOCALES, Incident
 from ..domain.policy import Policy, load_policy
@@ -41,6 +42,7 @@ HTML, JSON, ATOM = "text/html; charset=utf-8", "application/json", "application/
 ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "es": "Español", "sv": "Svenska"}
 PAGES = ("index.html", "history.html")
+NOT_FOUND = "404.html"  # the static website's error document: deploy-main.sh sets --404-document to it
 
 
 @functools.cache
@@ -84,6 +86,18 @@ def _json(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def not_found_page(assets: dict[str, SiteFile], base_url: str) -> SiteFile:
+    """One 404 page for every unknown path in every language: the storage static website serves a single error
+    document at the address that was asked for, so links start at the site root (or at base_url), never relative."""
+    root = f"{base_url.rstrip('/')}/" if base_url else "/"
+    homes = {lang: root + ("" if lang == "en" else f"{lang}/") for lang in LOCALES}
+    sections = [Markup(environment(lang).get_template("_not_found.html").render(
+        lang=lang, level=1 if lang == "en" else 2, home=homes[lang])) for lang in LOCALES]
+    html = environment("en").get_template(NOT_FOUND).render(
+        sections=sections, home=homes["en"], assets={name: root + f.path for name, f in assets.items()})
+    return SiteFile(NOT_FOUND, html.encode(), HTML, SHORT_CACHE, "page")
+
+
 def fingerprinted_assets() -> dict[str, SiteFile]:
     assets = {}
     for path in sorted(WWW.iterdir()):
@@ -114,5 +128,6 @@ def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | No
         for page in PAGES:
             html = env.get_template(page).render(_page_context(view, page, base_url, assets))
             pages.append(SiteFile(page_path(locale, page), html.encode(), HTML, SHORT_CACHE, "page"))
+    pages.append(not_found_page(assets, base_url))
     return [*assets.values(), *data, *pages]
 

@@ -64,7 +64,10 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
         kind: 'Hash'
         version: 2
       }
-      // Keyset paging orders by (started_at, id): both directions need a composite index.
+      // The same block as incidents/stores/cosmos.py INDEXING_POLICY (tests/integration/test_infrastructure.py keeps
+      // them equal). One composite index per query shape: (started_at, id) for keyset paging, and the same led by
+      // each path a query filters by equality (state, source.fingerprint). Cosmos DB serves an ORDER BY from an index
+      // in its own order or with every path reversed, so ascending indexes serve newest-first pages too.
       indexingPolicy: {
         indexingMode: 'consistent'
         automatic: true
@@ -94,12 +97,30 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
           ]
           [
             {
+              path: '/state'
+              order: 'ascending'
+            }
+            {
               path: '/started_at'
-              order: 'descending'
+              order: 'ascending'
             }
             {
               path: '/id'
-              order: 'descending'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/source/fingerprint'
+              order: 'ascending'
+            }
+            {
+              path: '/started_at'
+              order: 'ascending'
+            }
+            {
+              path: '/id'
+              order: 'ascending'
             }
           ]
         ]

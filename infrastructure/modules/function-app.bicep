@@ -1,6 +1,8 @@
 // The Function App on a Flex Consumption plan (Linux, Python 3.11) with a system-assigned identity, and the storage
 // account the Functions host needs (deployment package, keys, timer leases), reached with that identity, no keys.
-// The app's own settings are set by main.bicep, which knows the Cosmos DB endpoint.
+// The app's own settings are set by main.bicep, which knows the Cosmos DB endpoint; the identity's roles are granted
+// by modules/function-app-roles.bicep, which gets the principal id as a parameter (a role assignment's name must be
+// known when the deployment starts, and this module only learns the principal id once the site exists).
 
 param name string
 param planName string
@@ -11,9 +13,6 @@ param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 param tags object = {}
 
-// Built-in roles, the same ids in every tenant.
-var blobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner: what the host needs
-var metricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 var deploymentContainer = 'app-package'
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -74,9 +73,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Only what Flex Consumption accepts: no ftpsState (no FTP on Flex), alwaysOn, linuxFxVersion, ... (see
+    // FLEX_CONSUMPTION_DEPRECATED in tests/integration/test_infrastructure.py for the list and its source).
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
@@ -100,29 +100,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-resource hostStorageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostStorage.id, site.id, blobDataOwnerRoleId)
-  scope: hostStorage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataOwnerRoleId)
-    principalId: site.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, site.id, metricsPublisherRoleId)
-  scope: appInsights
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', metricsPublisherRoleId)
-    principalId: site.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 output name string = site.name
 output principalId string = site.identity.principalId
 output defaultHostName string = site.properties.defaultHostName
+output hostStorageName string = hostStorage.name
 
 // The host's own settings, identity-based: merged into the app settings by main.bicep.
 output hostSettings object = {

@@ -3,7 +3,9 @@
 
 @description('Rule name in Azure; the alert intake also recognises the rule by it.')
 param name string
-param description string
+// Not `description`: a parameter of that name would hide the @description() decorator in this file.
+@description('What the rule measures, shown in the portal; starts with the policy\'s signal.')
+param alertDescription string
 param location string
 
 @description('Resource the query runs against: an Application Insights component, a Cosmos DB account, ...')
@@ -36,7 +38,7 @@ resource rule 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: name
-    description: description
+    description: alertDescription
     severity: severity
     enabled: enabled
     scopes: [

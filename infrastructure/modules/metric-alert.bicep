@@ -1,7 +1,9 @@
 // One static-threshold metric alert on a single resource (metricAlerts, location 'global'), for counts.
 
 param name string
-param description string
+// Not `description`: a parameter of that name would hide the @description() decorator in this file.
+@description('What the rule measures, shown in the portal; starts with the policy\'s signal.')
+param alertDescription string
 param scope string
 param metricNamespace string
 param metricName string
@@ -30,7 +32,7 @@ resource rule 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: description
+    description: alertDescription
     severity: severity
     enabled: enabled
     scopes: [

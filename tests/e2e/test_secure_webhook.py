@@ -5,6 +5,7 @@ here: a loopback server publishes our own test keys instead (tests/support/ident
 from __future__ import annotations
 
 import pytest
+import requests
 
 from incidents.domain.store import IncidentQuery
 from incidents.http.auth import AZURE_MONITOR_APP_ID, WEBHOOK_ROLE
@@ -47,3 +48,27 @@ def test_anything_else_is_refused_and_writes_nothing(api, store, token_factory, 
 def test_the_function_key_is_still_required(api, token_factory):
     response = api.post_alert(alert("metric-static", api.clock), key=None, headers=bearer(token_factory))
     assert response.status_code == 401
+
+
+def post_secure(api, payload, headers=None):
+    """What Azure Monitor does with a secure webhook receiver: no key in the URL, its Entra ID token in the header."""
+    return requests.post(f"{api.url}/api/v1/alerts/azure-monitor/secure", json=payload, headers=headers or {},
+                         timeout=30)
+
+
+def test_the_secure_route_takes_azure_monitors_token_without_a_key_in_the_url(api, store, token_factory):
+    response = post_secure(api, alert("metric-static", api.clock), bearer(token_factory))
+    assert response.status_code == 202, response.text
+    assert len(store.find(IncidentQuery()).items) == 1
+
+
+@pytest.mark.parametrize(("overrides", "status", "words"), [
+    (None, 401, "Authorization header is missing"),
+    ({"appid": "00000000-0000-0000-0000-000000000000"}, 401, "client application"),
+    ({"audience": "api://something-else"}, 401, "audience"),
+    ({"roles": ["platform-admin"]}, 403, WEBHOOK_ROLE),
+])
+def test_the_secure_route_refuses_anything_but_that_token(api, store, token_factory, overrides, status, words):
+    headers = {} if overrides is None else bearer(token_factory, **overrides)
+    assert_problem(post_secure(api, alert("metric-static", api.clock), headers), status, words)
+    assert store.find(IncidentQuery()).items == []

@@ -183,3 +183,14 @@ def test_every_relative_link_in_the_handbook_resolves():
             if anchor and linked.suffix == ".md":
                 headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.M)
                 assert anchor in {slug(h) for h in headings}, f"{page.name}: {target}"
+
+
+def test_the_restart_runbook_says_what_the_rule_counts():
+    """The rule counts new restart events in the system logs, not the RestartCount metric (a running total per
+    replica: https://learn.microsoft.com/azure/container-apps/metrics)."""
+    rule = next(r for r in load_policy().rules if r.key == "container-app-restarts")
+    meaning = (ROOT / rule.runbook).read_text().split("## What it means")[1].split("\n## ")[0]
+    for words in ("ContainerAppSystemLogs", "ContainerTerminated", "ContainerBackOff", "container-app-restarts.kql",
+                  "running total"):
+        assert words in meaning, words
+    assert rule.kind == "log"

@@ -11,10 +11,13 @@ import functools
 import re
 import shutil
 import subprocess
+import typing
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pycep import BicepParser
+from pydantic import SecretStr
 
 from incidents.domain.policy import Policy, load_policy
 from incidents.settings import Settings
@@ -45,6 +48,8 @@ API_VERSIONS = {
     "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers": "2024-11-15",
     "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments": "2024-11-15",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
+    "Microsoft.KeyVault/vaults": "2023-07-01",
+    "Microsoft.KeyVault/vaults/secrets": "2023-07-01",
 }
 ACTION_GROUP_PROPERTIES = {"groupShortName", "enabled", "emailReceivers", "smsReceivers", "webhookReceivers",
                            "itsmReceivers", "azureAppPushReceivers", "automationRunbookReceivers", "voiceReceivers",
@@ -62,10 +67,15 @@ METRIC_ALERT_PROPERTIES = {"actions", "autoMitigate", "criteria", "description",
 METRIC_CRITERIA_TYPES = {"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
                          "Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria"}
 # Built-in role definitions have the same id in every tenant; any other GUID would be tenant-specific.
+# https://learn.microsoft.com/azure/role-based-access-control/built-in-roles (storage, monitor, security pages)
 BUILT_IN_ROLES = {
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "00000000-0000-0000-0000-000000000002": "Cosmos DB Built-in Data Contributor",
 }
 GLOBAL_IDS = {**BUILT_IN_ROLES, "461e8683-5575-4561-ac7f-899cc907d62a": "AzNS AAD Webhook (first-party app id)"}
@@ -117,7 +127,7 @@ def rule_mismatches(policy: Policy, monitoring: dict) -> list[str]:
         actual = {**params, **params["customProperties"], "module": module["detail"]["path"]}
         problems += [f"{rule.key}: {field} is {actual.get(field)!r} in monitoring.bicep, {want!r} in policy.toml"
                      for field, want in expected.items() if actual.get(field) != want]
-        if not str(params.get("description", "")).startswith(rule.signal):
+        if not str(params.get("alertDescription", "")).startswith(rule.signal):
             problems.append(f"{rule.key}: the description should start with the policy's signal: {rule.signal!r}")
     problems += [f"{key}: in monitoring.bicep but not in policy.toml" for key in declared]
     return problems
@@ -238,6 +248,7 @@ def test_a_rule_missing_on_either_side_is_reported():
 
 
 LOG_TABLES = {
+    "container-app-restarts": "union isfuzzy=true ContainerAppSystemLogs, ContainerAppSystemLogs_CL",
     "http-5xx-rate": "requests",
     "api-latency-p95": "requests",
     "stripe-webhook-error-rate": "requests",
@@ -255,7 +266,8 @@ def test_each_log_rule_query_exists_reads_its_table_and_yields_its_measure_colum
         replaced = set()
         while query["type"] == "replace":  # replace(loadTextContent(...), '{placeholder}', parameter)
             replaced.add(query["parameters"]["old_string"])
-            assert query["parameters"]["new_string"] in bicep("monitoring.bicep")["parameters"]
+            monitoring = bicep("monitoring.bicep")
+            assert query["parameters"]["new_string"] in monitoring["parameters"] | monitoring["variables"]
             query = query["parameters"]["original_string"]["function"]
         assert query["type"] == "load_text_content"
         kql = (INFRA / query["parameters"]["file_path"]).read_text()
@@ -265,10 +277,21 @@ def test_each_log_rule_query_exists_reads_its_table_and_yields_its_measure_colum
         assert set(re.findall(r"\{\w+\}", code)) == replaced, key
 
 
-def test_the_restart_rule_watches_the_container_app_restart_count():
-    params = bicep("monitoring.bicep")["modules"]["containerRestarts"]["config"]["params"]
-    assert (params["metricNamespace"], params["metricName"], params["timeAggregation"]) == (
-        "Microsoft.App/containerApps", "RestartCount", "Total")
+def test_the_restart_rule_counts_new_restarts_in_the_system_logs_not_the_restart_count_metric():
+    """RestartCount is each replica's running total, not new restarts (https://learn.microsoft.com/azure/container-apps/
+    metrics, note under the table; microsoft/azure-container-apps#467): summed over an hour, one old restart on a
+    long-lived replica crosses the threshold every hour. The rule counts restart events in the environment's system
+    logs instead: ContainerTerminated and ContainerBackOff (https://azureossd.github.io/2024/01/19/
+    Container-Apps-Backoff-restarts-and-container-exits/index.html)."""
+    module = bicep("monitoring.bicep")["modules"]["containerRestarts"]
+    params = module["config"]["params"]
+    assert module["detail"]["path"] == "modules/log-alert.bicep"
+    assert params["scope"] == "containerAppsWorkspaceId"  # the system logs are the environment's, in its workspace
+    kql = (INFRA / "queries/container-app-restarts.kql").read_text()
+    code = "\n".join(line for line in kql.splitlines() if not line.lstrip().startswith("//"))
+    assert '"ContainerTerminated", "ContainerBackOff"' in code and "summarize Restarts = count()" in code
+    assert all(m["config"]["params"].get("metricName") != "RestartCount"
+               for m in bicep("monitoring.bicep")["modules"].values())
 
 
 # Nothing tenant-specific
@@ -343,6 +366,7 @@ def test_app_settings_are_the_apps_own_and_carry_no_keys():
     main = bicep("main.bicep")
     names = (object_keys(main["variables"]["appSettings"]["value"])
              | object_keys(main["variables"]["optionalSettings"]["value"])
+             | object_keys(main["variables"]["secretSettings"]["value"])
              | object_keys(bicep("modules/function-app.bicep")["outputs"]["hostSettings"]["value"]))
     known = {name.upper() for name in Settings.model_fields} | HOST_SETTINGS
     assert names - known == set()
@@ -380,7 +404,9 @@ def run_script(name, *args, env, stdin=subprocess.DEVNULL):
 DEPLOY_ENV = {"ONCALL_EMAIL": "oncall@example.org", "RUNBOOK_BASE_URL": "https://example.org/repo/blob/main",
               "ALERT_WEBHOOK_URI": "https://example.org/api/v1/alerts/azure-monitor?code=k",
               "PLATFORM_APP_INSIGHTS_ID": "ai", "PLATFORM_COSMOS_ACCOUNT_ID": "cosmos", "PLATFORM_ACS_ID": "acs",
-              "PLATFORM_CONTAINER_APP_ID": "ca", "AUTH_AUDIENCE": "audience"}
+              "PLATFORM_CONTAINER_APP_ID": "ca", "PLATFORM_CONTAINER_APPS_WORKSPACE_ID": "law",
+              "AUTH_AUDIENCE": "audience", "ALERTS_AAD_AUDIENCE": "api://incidents",
+              "WEBHOOK_AAD_OBJECT_ID": "object", "WEBHOOK_AAD_IDENTIFIER_URI": "api://incidents"}
 
 
 def test_the_scripts_exist_and_pass_bash_n():
@@ -461,13 +487,278 @@ def test_a_real_run_checks_the_environment_then_deploys_what_if_first(fake_az):
     assert "--account-name stpetwebdevabc12345" in log.read_text()
 
 
-def test_the_webhook_uri_can_come_from_the_function_app_and_its_key_is_made_once(fake_az):
+def test_the_webhook_uri_from_the_function_app_is_the_keyless_secure_route_by_default(fake_az):
     env, log = fake_az
     deploy_env = {k: v for k, v in {**env, **DEPLOY_ENV}.items() if k != "ALERT_WEBHOOK_URI"}
     result = run_script("deploy-monitoring.sh", "-e", "prod", "--yes", "--function-app", "func-x", env=deploy_env)
     assert result.returncode == 0, result.stderr
     text = log.read_text()
+    assert "function keys" not in text
+    params = (log.parent / f"{log.name}.env").read_text()
+    secure = "https://func-petanque-test.azurewebsites.net/api/v1/alerts/azure-monitor/secure"
+    assert f"ALERT_WEBHOOK_URI={secure}\n" in params
+
+
+def test_the_webhook_uri_fallback_takes_the_function_key_and_makes_it_once(fake_az):
+    env, log = fake_az
+    deploy_env = {k: v for k, v in {**env, **DEPLOY_ENV}.items() if k != "ALERT_WEBHOOK_URI"}
+    deploy_env["WEBHOOK_USE_AAD"] = "false"
+    result = run_script("deploy-monitoring.sh", "-e", "prod", "--yes", "--function-app", "func-x", env=deploy_env)
+    assert result.returncode == 0, result.stderr
+    text, params = log.read_text(), (log.parent / f"{log.name}.env").read_text()
+    assert "/api/v1/alerts/azure-monitor?code=generated-key" in params
     assert "az functionapp function keys list --resource-group rg-petanque-incidents-prod --name func-x " \
            "--function-name azure_monitor_alert --query alerts" in text
     assert "--key-name alerts" in text and text.index("keys set") < text.index("deployment group what-if")
     assert "generated-key" not in result.stdout + result.stderr  # the key is never printed
+
+
+# Issue 15: what Azure would refuse or get wrong, checked against its documentation without the compiler
+
+
+# Every Bicep function and decorator, https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions
+# and .../bicep/parameters#decorators (namespaces sys and az). A param, var or output named like one of them hides it
+# for the whole file (https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions#namespaces-for-
+# functions): `param description string` turns every `@description(...)` of the file into an error.
+BICEP_FUNCTIONS = {
+    "any", "array", "concat", "contains", "empty", "indexOf", "first", "flatten", "intersection", "last",
+    "lastIndexOf", "length", "min", "max", "range", "skip", "take", "union", "parseCidr", "cidrSubnet", "cidrHost",
+    "dateTimeAdd", "dateTimeFromEpoch", "dateTimeToEpoch", "utcNow", "deployer", "deployment", "environment",
+    "loadFileAsBase64", "loadJsonContent", "loadYamlContent", "loadTextContent", "filter", "groupBy", "map",
+    "mapValues", "reduce", "sort", "toObject", "bool", "int", "items", "json", "objectKeys", "shallowMerge",
+    "extensionResourceId", "getSecret", "managementGroupResourceId", "pickZones", "providers", "reference",
+    "resourceId", "subscriptionResourceId", "tenantResourceId", "toLogicalZone", "toPhysicalZone", "managementGroup",
+    "resourceGroup", "subscription", "tenant", "base64", "base64ToJson", "base64ToString", "dataUri",
+    "dataUriToString", "endsWith", "format", "guid", "join", "newGuid", "padLeft", "replace", "split", "startsWith",
+    "string", "substring", "toLower", "toUpper", "trim", "uniqueString", "uri", "uriComponent", "uriComponentToString",
+    "readEnvironmentVariable", "externalInput",
+    # decorators
+    "allowed", "batchSize", "description", "discriminator", "export", "maxLength", "maxValue", "metadata",
+    "minLength", "minValue", "sealed", "secure",
+}
+BICEP_KEYWORDS = {"if", "for", "in"}
+
+
+def bicep_code(text: str) -> str:
+    """Bicep text without comments and string contents, keeping the expressions inside ${...} interpolations."""
+    out, i, in_string, depths = [], 0, False, []  # depths: brace depth inside each open ${...}
+    while i < len(text):
+        if in_string:
+            if text.startswith("\\", i):
+                i += 2
+            elif text.startswith("${", i):
+                in_string, i = False, i + 2
+                depths.append(0)
+                out.append(" ")
+            else:
+                in_string = text[i] != "'"
+                i += 1
+            continue
+        if text.startswith("'''", i):
+            i = text.index("'''", i + 3) + 3
+        elif text.startswith("//", i):
+            i = text.find("\n", i) % (len(text) + 1)
+        elif text.startswith("/*", i):
+            i = text.index("*/", i) + 2
+        elif text[i] == "'":
+            in_string, i = True, i + 1
+        else:
+            if text[i] == "{" and depths:
+                depths[-1] += 1
+            elif text[i] == "}" and depths:
+                if depths[-1] == 0:
+                    depths.pop()
+                    in_string, i = True, i + 1
+                    continue
+                depths[-1] -= 1
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def shadowed_functions(text: str) -> set[str]:
+    """Names declared with param/var/output (or as a resource or module) that the same file also calls."""
+    code = bicep_code(text)
+    declared = set(re.findall(r"^\s*(?:param|var|output|resource|module)\s+(\w+)", code, flags=re.M))
+    called = set(re.findall(r"(?<![\w.])@?([A-Za-z_]\w*)\s*\(", code)) - BICEP_KEYWORDS
+    return declared & called
+
+
+def test_the_function_check_sees_a_decorator_hidden_by_a_parameter():
+    text = "@description('Shown in the portal (not a call).')\nparam description string\nparam range int\n" \
+           "output r array = sys.range(1, range) // range(...) in a comment\nvar x = '${description}(y)'\n"
+    assert shadowed_functions(text) == {"description"}  # sys.range is the namespaced call, the rest is text
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_no_parameter_variable_or_output_hides_a_function_the_file_uses(path):
+    text = path.read_text()
+    assert shadowed_functions(text) == set()
+    code = bicep_code(text)
+    called = set(re.findall(r"(?<![\w.])@?([A-Za-z_]\w*)\s*\(", code)) - BICEP_KEYWORDS
+    unknown = {name for name in called if name not in BICEP_FUNCTIONS and not name.startswith("list")}
+    assert unknown == set(), "not a Bicep function: add it to BICEP_FUNCTIONS from the docs, or fix the name"
+
+
+# https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations
+# (the site properties and app settings Flex Consumption does not accept; same table in the plan's preview docs).
+FLEX_CONSUMPTION_DEPRECATED = {
+    "ftpsState", "use32BitWorkerProcess", "isReserved", "IsXenon", "windowsFxVersion", "alwaysOn",
+    "preWarmedInstanceCount", "functionAppScaleLimit", "containerSize", "javaVersion", "powerShellVersion",
+    "netFrameworkVersion", "linuxFxVersion",
+    "WEBSITE_NODE_DEFAULT_VERSION", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT",
+    "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE",
+}
+
+
+def test_the_function_app_sets_nothing_flex_consumption_does_not_accept():
+    site = resource("modules/function-app.bicep", "site")["config"]["properties"]
+    main = bicep("main.bicep")
+    used = set(site) | set(site["siteConfig"]) | object_keys(main["variables"]["appSettings"]["value"]) \
+        | object_keys(main["variables"]["optionalSettings"]["value"]) \
+        | object_keys(bicep("modules/function-app.bicep")["outputs"]["hostSettings"]["value"])
+    refused = {name.lower() for name in FLEX_CONSUMPTION_DEPRECATED}
+    assert {name for name in used if name.lower() in refused} == set()
+
+
+def test_the_secure_webhook_is_the_default_and_the_function_key_alone_the_fallback(fake_az):
+    """https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups (secure webhook): useAadAuth with the
+    app registration's objectId and identifierUri; the intake checks the token when ALERTS_AAD_AUDIENCE is set."""
+    params = bicep("monitoring.bicep")["parameters"]
+    assert params["useAadAuth"]["default"] is True
+    for env in ("dev", "prod"):
+        text = (INFRA / f"monitoring.{env}.bicepparam").read_text()
+        assert "param useAadAuth = readEnvironmentVariable('WEBHOOK_USE_AAD', 'true') != 'false'" in text
+    env, _ = fake_az
+    secure = {k: v for k, v in DEPLOY_ENV.items() if not k.startswith(("WEBHOOK_", "ALERTS_AAD"))}
+    needs = {"deploy-monitoring.sh": "WEBHOOK_AAD_OBJECT_ID", "deploy-main.sh": "ALERTS_AAD_AUDIENCE"}
+    for script, needed in needs.items():
+        default = run_script(script, "-e", "prod", "--dry-run", env={**env, **secure})
+        assert needed in default.stderr, script
+        fallback = run_script(script, "-e", "prod", "--dry-run", env={**env, **secure, "WEBHOOK_USE_AAD": "false"})
+        assert fallback.returncode == 0 and needed not in fallback.stderr, script
+
+
+def role_assignments():
+    for path in BICEP_FILES:
+        relative = str(path.relative_to(INFRA))
+        for symbol, res in bicep(relative).get("resources", {}).items():
+            if res["type"].lower().endswith("roleassignments"):
+                yield relative, symbol, res["config"]
+
+
+def dotted(value) -> str:
+    """`a.b.c` for a property-access expression as pycep parses it."""
+    if isinstance(value, dict) and value.get("operator", {}).get("type") == "property_accessor":
+        operands = value["operator"]["operands"]
+        return f"{dotted(operands['operand_1'])}.{dotted(operands['operand_2'])}"
+    return value
+
+
+def leaves(value) -> set[str]:
+    """Every plain string in an expression tree (symbols, parameters, literals)."""
+    if isinstance(value, dict):
+        return set().union(*(leaves(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(leaves(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+def test_role_assignment_names_come_from_scope_principal_and_role():
+    """guid(scope id, principal id, role id): https://learn.microsoft.com/azure/azure-resource-manager/bicep/
+    scenarios-rbac#name. Not the site's id: a re-created identity would collide with its predecessor's assignment."""
+    seen = 0
+    for relative, symbol, config in role_assignments():
+        seen += 1
+        name = config["name"]["function"]
+        assert name["type"] == "guid", (relative, symbol)
+        args = leaves(name["parameters"])
+        principal = config["properties"]["principalId"]
+        assert principal in bicep(relative)["parameters"], (relative, symbol, "principal id must be a parameter")
+        assert principal in args, (relative, symbol)
+        role = {v for v in bicep(relative).get("variables", {})
+                if any(re.search(rf"\b{v}\b", s) for s in leaves(config["properties"]["roleDefinitionId"]))}
+        assert role and role <= args, (relative, symbol)
+        if "scope" in config:
+            assert name["parameters"]["base_string"] == {
+                "operator": {"type": "property_accessor", "operands": {"operand_1": config["scope"], "operand_2": "id"}}
+            }, (relative, symbol)
+    assert seen >= 6  # host storage (2), telemetry, $web, Key Vault, Cosmos DB
+
+
+# Secrets the app reads that stay off Azure on purpose (the managed identity instead, or local development only).
+NOT_ON_AZURE = {"COSMOS_KEY", "SITE_STORAGE_CONNECTION_STRING", "INCIDENTS_FUNCTION_KEY"}
+KEY_VAULT_REFERENCE = re.compile(r"@Microsoft\.KeyVault\(VaultName=\$\{keyVault\.outputs\.name\};SecretName=([\w-]+)\)")
+
+
+def secret_settings() -> set[str]:
+    return {name.upper() for name, field in Settings.model_fields.items()
+            if field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)}
+
+
+def test_every_secret_the_app_reads_is_a_key_vault_reference_its_identity_may_resolve():
+    """Key Vault references (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references) resolve
+    with the app's identity, which needs Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6) on the vault."""
+    main = bicep("main.bicep")
+    assert secret_settings() >= {"SLACK_WEBHOOK_URL"}
+    references = main["variables"]["secretSettings"]["value"]["operator"]["operands"]["false_value"]
+    assert set(references) == secret_settings() - NOT_ON_AZURE, "map each new secret setting to the vault here"
+    stored = object_keys(main["modules"]["keyVault"]["config"]["params"]["secrets"])
+    for setting, value in references.items():
+        match = KEY_VAULT_REFERENCE.fullmatch(value)
+        assert match and f"'{match[1]}'" in stored, setting
+    plain = object_keys(main["variables"]["appSettings"]["value"]) \
+        | object_keys(main["variables"]["optionalSettings"]["value"])
+    assert plain & secret_settings() == set()
+    assert dotted(main["modules"]["keyVault"]["config"]["params"]["readerPrincipalId"]) == \
+        "functionApp.outputs.principalId"
+    vault = bicep("modules/key-vault.bicep")
+    assert vault["resources"]["vault"]["config"]["properties"]["enableRbacAuthorization"] is True
+    grant = vault["resources"]["secretsUser"]["config"]
+    assert BUILT_IN_ROLES[vault["variables"]["secretsUserRoleId"]["value"]] == "Key Vault Secrets User"
+    assert (grant["scope"], grant["properties"]["principalId"]) == ("vault", "readerPrincipalId")
+
+
+# What the Functions host needs on AzureWebJobsStorage with an identity, by trigger:
+# https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
+HOST_ONLY = {"Storage Blob Data Owner", "Storage Table Data Contributor"}  # the latter for the host's diagnostic events
+HOST_STORAGE_ROLES_BY_TRIGGER = {
+    "httpTrigger": set(),
+    "timerTrigger": {"Storage Blob Data Owner"},  # blob locks, one execution per tick
+    "eventHubTrigger": {"Storage Blob Data Owner"},  # checkpoints
+    "blobTrigger": {"Storage Account Contributor", "Storage Blob Data Owner", "Storage Queue Data Contributor"},
+    # Durable Functions, if it is ever chosen
+    "orchestrationTrigger": {"Storage Blob Data Contributor", "Storage Queue Data Contributor",
+                             "Storage Table Data Contributor"},
+    "activityTrigger": {"Storage Blob Data Contributor", "Storage Queue Data Contributor",
+                        "Storage Table Data Contributor"},
+    "entityTrigger": {"Storage Blob Data Contributor", "Storage Queue Data Contributor",
+                      "Storage Table Data Contributor"},
+}
+
+
+def test_the_host_storage_roles_are_what_the_triggers_in_use_need_and_no_more():
+    from function_app import app
+    from incidents.localhost import app_functions  # get_functions() may be called once per app: the cached list
+
+    triggers = {function.get_trigger().get_binding_name() for function in app_functions(app)}
+    assert triggers <= set(HOST_STORAGE_ROLES_BY_TRIGGER), "a new trigger: add its roles from the doc above"
+    needed = HOST_ONLY.union(*(HOST_STORAGE_ROLES_BY_TRIGGER[t] for t in triggers))
+    roles = bicep("modules/function-app-roles.bicep")
+    granted = {BUILT_IN_ROLES[roles["variables"][(leaves(r["config"]["properties"]["roleDefinitionId"])
+                                                  & set(roles["variables"])).pop()]["value"]]
+               for r in roles["resources"].values() if r["config"].get("scope") == "hostStorage"}
+    assert granted == needed
+    assert dotted(bicep("main.bicep")["modules"]["functionAppRoles"]["config"]["params"]["principalId"]) == \
+        "functionApp.outputs.principalId"
+
+
+def test_the_static_website_documents_are_files_the_publisher_writes():
+    from incidents.site.render import render_site
+
+    script = (INFRA / "deploy-main.sh").read_text()
+    documents = re.findall(r"--(?:index|404)-document (\S+)", script)
+    assert len(documents) == 2
+    published = {f.path for f in render_site([], now=datetime(2026, 11, 26, tzinfo=timezone.utc))}
+    assert set(documents) <= published

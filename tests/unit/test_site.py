@@ -348,3 +348,47 @@ def test_a_busy_quarter_keeps_every_file_small_and_the_open_incident_visible():
     assert len(files["history.html"].content) < 1_000_000
     front = sum(len(files[p].content) for p in files if p == "index.html" or p.startswith("assets/site."))
     assert front < 30 * 1024, f"front page HTML + CSS + JS is {front} bytes"
+
+
+# ---- the 404 page --------------------------------------------------------------------------------------------------
+
+
+def test_the_404_page_speaks_all_four_languages_in_one_valid_page():
+    """The storage static website serves one error document (deploy-main.sh: --404-document 404.html) for every
+    unknown path: https://learn.microsoft.com/azure/storage/blobs/storage-blob-static-website#setting-up-a-static-website
+    So one page, every locale in its own section, each with its language's words from the catalogs."""
+    files = site([make(severity="sev1")])
+    not_found = files["404.html"]
+    assert (not_found.kind, not_found.content_type, not_found.cache_control) == (
+        "page", "text/html; charset=utf-8", "public, max-age=30")
+    html = not_found.content.decode()
+    assert html.startswith("<!doctype html>\n<html lang=\"en\">") and html.rstrip().endswith("</html>")
+    tags = Tags(html).tags
+    sections = [a["lang"] for t, a in tags if t == "section"]
+    assert sections == ["en", "fr", "es", "sv"]
+    levels = [t for t, _ in tags if re.fullmatch(r"h[1-6]", t)]
+    assert levels == ["h1", "h2", "h2", "h2"]
+    text = "".join(Tags(html).text)
+    for words in ("Page not found", "Page introuvable", "Página no encontrada", "Sidan hittades inte"):
+        assert words in text
+    assert "Login is failing" not in text  # no incident, nothing that changes with the status
+
+
+def test_the_404_page_links_from_the_site_root_so_it_works_at_any_depth():
+    for base, root in ((BASE, f"{BASE}/"), ("", "/")):
+        files = {f.path: f for f in render_site([], now=NOW, base_url=base)}
+        tags = Tags(files["404.html"].content.decode()).tags
+        homes = [(a["hreflang"], a["href"]) for t, a in tags if t == "a" and "hreflang" in a]
+        assert homes == [("en", root), ("fr", f"{root}fr/"), ("es", f"{root}es/"), ("sv", f"{root}sv/")]
+        for _, attrs in tags:
+            target = attrs.get("href") or attrs.get("src")
+            if target:
+                assert target.startswith(root), target
+                path = target.removeprefix(root)
+                assert path in files or f"{path}index.html" in files, target
+
+
+def test_the_404_page_escapes_what_it_is_given():
+    files = {f.path: f for f in render_site([], now=NOW, base_url="https://status.example/a&b")}
+    html = files["404.html"].content.decode()
+    assert 'href="https://status.example/a&amp;b/fr/"' in html and "a&b/" not in html
