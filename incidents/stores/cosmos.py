@@ -18,19 +18,26 @@ elsewhere (Bicep) must declare them too.
 
 With a key, the client may create the database and container (create_if_missing). With Entra ID
 (DefaultAzureCredential, e.g. a managed identity) the data-plane roles cannot create them: pass
-create_if_missing=False and provision them with the infrastructure.
+create_if_missing=False and provision them with the infrastructure; opening the store then checks that both exist.
+
+Every call is bounded (CLIENT_BOUNDS, OPERATION_TIMEOUT_S, and the request's budget from domain/deadline.py) and
+every failure becomes the port's error by status and sub-status: a missing container or refused credentials are
+StoreMisconfigured naming the setting to fix, never NotFound. docs/engineering/cosmos-db.md has the measurements,
+and what the Cosmos stand-in of the tests does not check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
 
+from ..domain.deadline import time_left
 from ..domain.models import Incident, Severity, State, Status, format_utc
 from ..domain.store import (
     AlreadyExists,
@@ -40,12 +47,18 @@ from ..domain.store import (
     NotFound,
     Page,
     Stored,
+    StoreMisconfigured,
     StoreUnavailable,
     check_fields,
     decode_page_token,
     page_of,
 )
 
+# The container's indexing policy; infrastructure/modules/cosmos.bicep declares the same block (a test keeps them
+# equal). A composite index serves an ORDER BY on its paths in its own order or entirely reversed, so one per query
+# shape serves both `order`s; a query filtering on a path by equality orders by that path first, so the index that
+# starts with it serves both the filter and the sort (learn.microsoft.com/azure/cosmos-db/index-policy, "Composite
+# indexes": "Queries with a filter and ORDER BY").
 INDEXING_POLICY = {
     "indexingMode": "consistent",
     "automatic": True,
@@ -53,37 +66,55 @@ INDEXING_POLICY = {
     "excludedPaths": [{"path": "/updates/*"}, {"path": '/"_etag"/?'}],
     "compositeIndexes": [
         [{"path": "/started_at", "order": "ascending"}, {"path": "/id", "order": "ascending"}],
-        [{"path": "/started_at", "order": "descending"}, {"path": "/id", "order": "descending"}],
+        [{"path": "/state", "order": "ascending"}, {"path": "/started_at", "order": "ascending"},
+         {"path": "/id", "order": "ascending"}],
+        [{"path": "/source/fingerprint", "order": "ascending"}, {"path": "/started_at", "order": "ascending"},
+         {"path": "/id", "order": "ascending"}],
     ],
 }
 
+# How long one call may take (azure-cosmos 4.17; sources: cosmos_client.py _build_connection_policy, documents.py
+# ConnectionPolicy, _retry_utility.py Execute, _resource_throttle_retry_policy.py). The SDK's defaults nest retry
+# loops (9 throttle retries up to 30 s of waits per request, inside query and region retries): one query under
+# steady 429s ran for 100 s. Every call also gets an absolute `timeout`, clipped to the request's budget
+# (domain/deadline.py), which the SDK checks before each attempt and each wait; the waits below are short so that
+# it cannot oversleep by much. The measured results are in docs/engineering/cosmos-db.md.
+CLIENT_BOUNDS = {
+    "retry_total": 2,  # throttle retries (RetryOptions.MaxRetryAttemptCount, default 9) and connection retries
+    "retry_fixed_interval": 250,  # ms between throttle retries, instead of x-ms-retry-after-ms (seconds at worst)
+    "retry_backoff_max": 1,  # s: cap of the throttle waits (default 30) and of a connection retry's backoff
+    "retry_backoff_factor": 0.2,  # s: a connection retry's wait (azure-core RetryPolicy, fixed mode; default 1)
+    "connection_timeout": 2,  # s to connect (default 5)
+    "read_timeout": 3,  # s without a byte of the answer (default 65)
+}
+OPERATION_TIMEOUT_S = 5.0  # per call, outside any request budget (timers, the command line)
+MIN_ATTEMPT_S = 0.3  # no call is started with less of the budget left than this
+# SDK calls run here, so that a caller can stop waiting (CosmosStore._call). A call given up on keeps its worker
+# until the SDK's bounds end it; when all are busy, calls queue, and the wait counts against their budget.
+_WORKERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cosmos")
+T = TypeVar("T")
+
+# Cosmos DB's status and sub-status codes (learn.microsoft.com/rest/api/cosmos-db/http-status-codes-for-cosmosdb;
+# sub-statuses as named in azure/cosmos/http_constants.py SubStatusCodes). A 404 is "no such incident" only with
+# no sub-status: 404/1003 means the container or database itself is missing, 404/1002 a replica behind the session.
+_OWNER_RESOURCE_NOT_FOUND, _READ_SESSION_NOT_AVAILABLE = 1003, 1002
 _BY_STATUS: dict[int, type[Exception]] = {
-    404: NotFound,
     409: AlreadyExists,
     412: EtagMismatch,
-    413: IncidentTooLarge,  # a document is capped at 2 MB
+    413: IncidentTooLarge,  # a document is capped at 2 MB; the service keeps incidents well under it
     408: StoreUnavailable,
+    410: StoreUnavailable,  # gone: a partition moved (410/1002 partition key range gone, 1007 split)
     429: StoreUnavailable,  # only after the SDK's own retries
+    449: StoreUnavailable,  # retry with: a concurrent update on the server side
 }
 
 
-@contextmanager
-def _mapped(what: str) -> Iterator[None]:
-    try:
-        yield
-    except exceptions.CosmosHttpResponseError as exc:
-        status = exc.status_code or 0
-        error = _BY_STATUS.get(status) or (StoreUnavailable if status >= 500 else None)
-        if error is None:
-            raise
-        raise error(f"{what}: Cosmos DB answered {exc.status_code}") from exc
-    except (exceptions.CosmosClientTimeoutError, ServiceRequestError, ServiceResponseError) as exc:
-        raise StoreUnavailable(f"{what}: Cosmos DB is unreachable: {exc}") from exc
-
-
-def _stored(doc: Mapping[str, Any]) -> Stored:
+def _stored(doc: Mapping[str, Any], *, public_only: bool = False) -> Stored:
     # System properties all start with "_" and no incident field does.
-    return Stored(Incident.model_validate({k: v for k, v in doc.items() if not k.startswith("_")}), doc["_etag"])
+    fields = {k: v for k, v in doc.items() if not k.startswith("_")}
+    if public_only:  # internal entries are dropped before they cost a parse
+        fields["updates"] = [u for u in fields.get("updates", ()) if u.get("visibility") == "public"]
+    return Stored(Incident.model_validate(fields), doc["_etag"])
 
 
 class CosmosStore:
@@ -98,40 +129,109 @@ class CosmosStore:
         verify_tls: bool = True,
         create_if_missing: bool = True,
     ) -> None:
+        """Connects and checks that the container is there (StoreMisconfigured names the setting to fix)."""
+        self.endpoint, self.database, self.container = endpoint, database, container
         if credential is None and key is None:
             from azure.identity import DefaultAzureCredential  # only deployments without a key pay for this import
 
             credential = DefaultAzureCredential()
-        with _mapped(f"open {database}/{container}"):
-            self._client = CosmosClient(endpoint, credential=credential or key, connection_verify=verify_tls)
-            if create_if_missing:
-                db = self._client.create_database_if_not_exists(database)
-                self._container = db.create_container_if_not_exists(
-                    container, partition_key=PartitionKey(path="/id"), indexing_policy=INDEXING_POLICY
-                )
-            else:
-                self._container = self._client.get_database_client(database).get_container_client(container)
+        self._client = self._container = None
+        self._call("open the store", lambda bounds: self._open(credential or key, verify_tls, create_if_missing,
+                                                                bounds))
+
+    def _open(self, credential: Any, verify_tls: bool, create_if_missing: bool, bounds: dict[str, float]) -> None:
+        self._client = CosmosClient(self.endpoint, credential=credential, connection_verify=verify_tls,
+                                    **CLIENT_BOUNDS)
+        if create_if_missing:
+            db = self._client.create_database_if_not_exists(self.database, **bounds)
+            self._container = db.create_container_if_not_exists(
+                self.container, partition_key=PartitionKey(path="/id"), indexing_policy=INDEXING_POLICY, **bounds
+            )
+        else:
+            db = self._client.get_database_client(self.database)
+            self._container = db.get_container_client(self.container)
+            self._check_exists(db.read, f"database '{self.database}'", "COSMOS_DATABASE", bounds)
+            self._check_exists(self._container.read, f"container '{self.container}'", "COSMOS_CONTAINER", bounds)
+
+    def _check_exists(self, read, what: str, setting: str, bounds: dict[str, float]) -> None:
+        try:
+            read(**bounds)
+        except exceptions.CosmosResourceNotFoundError:
+            raise StoreMisconfigured(
+                f"{setting}: Cosmos DB has no {what} at {self.endpoint}; create it (infrastructure/main.bicep) or "
+                f"set {setting} to the one that exists"
+            ) from None
+
+    def _timeouts(self) -> dict[str, float]:
+        """The SDK's per-call bounds: what is left of the request's budget, at most OPERATION_TIMEOUT_S."""
+        left = time_left()
+        if left is not None and left < MIN_ATTEMPT_S:
+            raise StoreUnavailable("Cosmos DB: the request's time budget is spent")
+        seconds = OPERATION_TIMEOUT_S if left is None else min(left, OPERATION_TIMEOUT_S)
+        return {"timeout": seconds, "read_timeout": min(seconds, CLIENT_BOUNDS["read_timeout"])}
+
+    def _call(self, what: str, call: Callable[[dict[str, float]], T]) -> T:
+        """`call(bounds)` on a worker thread, given up when its time is up whatever the SDK is still doing: the SDK
+        checks its `timeout` only between attempts and waits, so a slow answer can outlast it (measured: a query
+        against a gateway answering in 3 s took 9 s)."""
+        bounds = self._timeouts()
+        with self._mapped(what):
+            attempt = _WORKERS.submit(call, bounds)
+            try:
+                return attempt.result(timeout=bounds["timeout"])
+            except TimeoutError:
+                attempt.cancel()  # it still runs if it started, until the SDK's own bounds end it
+                raise StoreUnavailable(f"{what}: Cosmos DB at {self.endpoint} (COSMOS_ENDPOINT) did not answer "
+                                       f"within {bounds['timeout']:.1f} s") from None
+
+    @contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
+        """SDK errors as the port's, by status and sub-status; configuration errors name the setting to fix."""
+        try:
+            yield
+        except exceptions.CosmosHttpResponseError as exc:
+            status, sub = exc.status_code or 0, getattr(exc, "sub_status", None) or 0
+            answered = f"{what}: Cosmos DB answered {status}" + (f"/{sub}" if sub else "")
+            if status == 404 and sub == _OWNER_RESOURCE_NOT_FOUND:
+                raise StoreMisconfigured(
+                    f"COSMOS_DATABASE/COSMOS_CONTAINER: {answered}: the database '{self.database}' or the "
+                    f"container '{self.container}' does not exist at {self.endpoint}"
+                ) from exc
+            if status in (401, 403):
+                raise StoreMisconfigured(
+                    f"COSMOS_KEY: {answered}: the account at {self.endpoint} refused our credentials; check "
+                    "COSMOS_KEY, or the managed identity's Cosmos DB data role on the database"
+                ) from exc
+            if status == 404:
+                raise (NotFound if sub == 0 else StoreUnavailable)(answered) from exc
+            error = _BY_STATUS.get(status) or (StoreUnavailable if status >= 500 else None)
+            if error is None:
+                raise
+            raise error(answered) from exc
+        except (exceptions.CosmosClientTimeoutError, ServiceRequestError, ServiceResponseError) as exc:
+            raise StoreUnavailable(f"{what}: Cosmos DB at {self.endpoint} (COSMOS_ENDPOINT) did not answer in "
+                                   f"time: {type(exc).__name__}") from exc
 
     def add(self, incident: Incident) -> Stored:
-        with _mapped(f"add {incident.id}"):
-            return _stored(self._container.create_item(incident.model_dump(mode="json")))
+        body = incident.model_dump(mode="json")
+        return _stored(self._call(f"add {incident.id}", lambda bounds: self._container.create_item(body, **bounds)))
 
     def get(self, incident_id: str) -> Stored:
-        with _mapped(f"get {incident_id}"):
-            return _stored(self._container.read_item(item=incident_id, partition_key=incident_id))
+        return _stored(self._call(f"get {incident_id}", lambda bounds: self._container.read_item(
+            item=incident_id, partition_key=incident_id, **bounds)))
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
-        check_fields(fields)  # also keeps the patch within Cosmos's 10 operations: 9 fields + the entry
+        check_fields(fields, update)  # also keeps the patch within Cosmos's 10 operations: 9 fields + the entry
         operations = [{"op": "set", "path": f"/{name}", "value": value} for name, value in fields.items()]
         operations.append({"op": "add", "path": "/updates/-", "value": dict(update)})
-        with _mapped(f"append to {incident_id}"):
-            doc = self._container.patch_item(
-                item=incident_id,
-                partition_key=incident_id,
-                patch_operations=operations,
-                etag=if_match,
-                match_condition=MatchConditions.IfNotModified,
-            )
+        doc = self._call(f"append to {incident_id}", lambda bounds: self._container.patch_item(
+            item=incident_id,
+            partition_key=incident_id,
+            patch_operations=operations,
+            etag=if_match,
+            match_condition=MatchConditions.IfNotModified,
+            **bounds,
+        ))
         return _stored(doc)
 
     def find(self, query: IncidentQuery) -> Page:
@@ -148,23 +248,23 @@ class CosmosStore:
             where.append("c.updated_at >= @updated_since")
             params.append({"name": "@updated_since", "value": format_utc(query.updated_since)})
         if query.active_since is not None:
-            where.append("(c.updated_at >= @active_since OR c.status != 'resolved')")
+            where.append("(c.status != 'resolved' OR c.resolved_at >= @active_since)")
             params.append({"name": "@active_since", "value": format_utc(query.active_since)})
         direction, after = ("ASC", ">") if query.oldest_first else ("DESC", "<")
         if query.page_token is not None:
             started_at, incident_id = decode_page_token(query.page_token)
             where.append(f"(c.started_at {after} @start OR (c.started_at = @start AND c.id {after} @after_id))")
             params += [{"name": "@start", "value": started_at}, {"name": "@after_id", "value": incident_id}]
-        sql = (
-            f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {' AND '.join(where) or 'true'}"
-            f" ORDER BY c.started_at {direction}, c.id {direction}"
-        )
-        with _mapped("find incidents"):
-            items = [
-                _stored(doc)
-                for doc in self._container.query_items(sql, parameters=params, enable_cross_partition_query=True)
-            ]
-        return page_of(items, query.limit)
+        # Ordering first by a path filtered by equality changes nothing in the order, and lets the composite index
+        # that starts with it (INDEXING_POLICY) serve the query.
+        leading = ["c.source.fingerprint"] if query.fingerprint is not None else ["c.state"] if query.state else []
+        order = ", ".join(f"{path} {direction}" for path in [*leading, "c.started_at", "c.id"])
+        sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {' AND '.join(where) or 'true'} ORDER BY {order}"
+        docs = self._call("find incidents", lambda bounds: list(self._container.query_items(
+            sql, parameters=params, enable_cross_partition_query=True, max_item_count=int(query.limit) + 1, **bounds
+        )))
+        return page_of([_stored(doc, public_only=query.public_only) for doc in docs], query.limit)
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()

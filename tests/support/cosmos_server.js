@@ -12,6 +12,9 @@
 //   first loaded, so the wrapper must be installed before the package index is required.
 // - A document's `_etag` is a bare UUID; Cosmos DB's is quoted like an HTTP ETag ("\"0000...\""), and If-Match
 //   must repeat it exactly. We quote it, so the adapter can pass `_etag` through unchanged on both.
+// - An ORDER BY on several paths needs a composite index on those paths (the query engine refuses the query
+//   otherwise, as Cosmos DB does), but Cosmos DB also serves it from an index whose every path has the opposite order
+//   (learn.microsoft.com/azure/cosmos-db/index-policy, "Composite indexes") and the engine does not. We teach it that.
 "use strict";
 
 const Documents = require("@vercel/cosmosdb-server/lib/account/documents").default;
@@ -37,6 +40,17 @@ readDocument.default = (account, req, res, params) => {
     }
   }
   return originalRead(account, req, res, params);
+};
+
+const queryHelpers = require("@zeit/cosmosdb-query/lib/helpers");
+
+const originalSort = queryHelpers.sort;
+const opposite = { ascending: "descending", descending: "ascending" };
+queryHelpers.sort = (collection, getRid, compositeIndexes, ...orders) => {
+  const servable = compositeIndexes && compositeIndexes.flatMap((index) => [
+    index, index.map((path) => ({ ...path, order: opposite[path.order] })),
+  ]);
+  return originalSort(collection, getRid, servable, ...orders);
 };
 
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
