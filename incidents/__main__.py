@@ -55,17 +55,21 @@ def _settings_or_say_why(failure: str):
 
 def serve(args: argparse.Namespace) -> int:
     from .bootstrap import build, use
+    from .domain.store import StoreError
     from .localhost import LocalHost, route_prefix_from_host_json
     from .settings import SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     said = prepare_local_environment()
+    if args.port and not os.environ.get("INCIDENTS_PUBLIC_BASE_URL"):  # links in Slack point at this local host
+        local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        os.environ["INCIDENTS_PUBLIC_BASE_URL"] = f"http://{local}:{args.port}"
     settings = _settings_or_say_why("Cannot start")
     if settings is None:
         return 2
     try:
         use(build(settings))
-    except SettingsError as exc:
+    except (SettingsError, StoreError) as exc:  # one line that names what to fix, not a traceback
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2
 
@@ -113,12 +117,17 @@ def _publish_at_start(settings, url: str) -> str:
 
 def publish(args: argparse.Namespace) -> int:
     from .bootstrap import publisher_for
+    from .settings import SettingsError
 
     prepare_local_environment()
     settings = _settings_or_say_why("Cannot publish")
     if settings is None:
         return 2
-    report = publisher_for(settings).publish()
+    try:
+        report = publisher_for(settings).publish()
+    except SettingsError as exc:
+        print(f"Cannot publish: {exc}", file=sys.stderr)
+        return 2
     for path in report.uploaded:
         print(path)
     where = settings.site_directory if settings.site_sink == "directory" else settings.site_container

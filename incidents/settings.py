@@ -15,6 +15,7 @@ DEV_ISSUER = "https://incidents.localhost/dev"
 DEV_AUDIENCE = "api://incidents-local"
 SITE_PUBLISH_SCHEDULE = "0 * * * * *"  # every minute; the timer's default (see __main__.prepare_local_environment)
 _NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 
 
 class SettingsError(Exception):
@@ -78,6 +79,11 @@ class Settings(BaseModel):
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             if text and not text.startswith(("https://", "http://")):
                 raise ValueError(f"{name.upper()} must be an http(s) URL")
+        for name in ("incidents_public_base_url", "site_base_url"):  # links we show people: plain origins and paths
+            value = getattr(self, name)
+            if value and not _BASE_URL.fullmatch(value):
+                raise ValueError(f"{name.upper()} must be a plain http(s) URL such as https://status.example.com, "
+                                 "without query, fragment, spaces or quotes")
         entra = self.auth_tenant_id or self.auth_issuer or self.auth_jwks_url
         if self.incidents_dev_signing_key and entra:
             raise ValueError(

@@ -22,7 +22,7 @@ from ..domain.models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Inc
 from ..domain.notifier import NoticeKind
 from ..domain.policy import AlertRule, Policy
 from ..domain.service import IncidentService
-from ..domain.store import AlreadyExists, IncidentQuery, Stored, StoreUnavailable, find_all
+from ..domain.store import AlreadyExists, IncidentQuery, IncidentTooLarge, Stored, StoreUnavailable, find_all
 from ..domain.workflow import CLOCK_SKEW, dismiss, next_entry
 from .schema import Alert
 
@@ -77,13 +77,13 @@ class AlertIntake:
         self.grouping_window, self.quiet_period = grouping_window, quiet_period
         self.public_base_url = public_base_url
 
-    def receive(self, alert: Alert, *, base_url: str | None = None) -> Outcome:
+    def receive(self, alert: Alert) -> Outcome:
         """Record one delivery. Safe to call again with the same delivery, concurrently or later."""
         fp, key = fingerprint(alert), delivery_key(alert)
         for _ in range(20):
             candidates = self.store.find(IncidentQuery(fingerprint=fp, limit=5)).items
             if alert.condition == "Resolved":
-                return self._clear(alert, key, candidates, base_url)
+                return self._clear(alert, key, candidates)
             latest = max(candidates, key=lambda s: s.incident.source.generation, default=None)
             if latest is not None and self._groups(latest.incident):
                 outcome = self._attach(alert, key, latest.incident.id)
@@ -95,7 +95,7 @@ class AlertIntake:
                 created = self.store.add(self._draft(alert, fp, key, generation))
             except AlreadyExists:
                 continue  # a concurrent delivery created it: go and find it
-            self._tell(NoticeKind.draft_created, created.incident, alert, base_url=base_url)
+            self._tell(NoticeKind.draft_created, created.incident, alert)
             return Outcome("created", created.incident.id)
         raise StoreUnavailable(f"could not settle alert {alert.alert_id}")
 
@@ -134,14 +134,17 @@ class AlertIntake:
                 return None  # counted, not recorded: the timeline keeps room for people
             return self._record(incident, alert, key, now)
 
-        after = self.incidents.update(incident_id, decide)
+        try:
+            after = self.incidents.update(incident_id, decide)
+        except IncidentTooLarge:  # counted, not recorded: the incident's last bytes are kept for resolving it
+            return Outcome("attached", incident_id)
         if outcome and outcome.kind == "attached" and after.incident.state is State.draft:
             fired = sum(1 for e in alert_events(after.incident) if e.condition == "Fired")
             if fired == 2 or fired % 10 == 0:  # say that it grows, without a message per evaluation
                 self._tell(NoticeKind.draft_grew, after.incident, alert)
         return outcome
 
-    def _clear(self, alert: Alert, key: str, candidates: list[Stored], base_url: str | None) -> Outcome:
+    def _clear(self, alert: Alert, key: str, candidates: list[Stored]) -> Outcome:
         holder = next((s.incident for s in candidates
                        if any(e.alert_id == alert.alert_id for e in alert_events(s.incident))), None)
         if holder is None or holder.state is State.dismissed:
@@ -153,11 +156,14 @@ class AlertIntake:
             duplicate = delivered(incident, key) or len(incident.updates) >= DELIVERY_ROOM
             return None if duplicate else self._record(incident, alert, key, now)
 
-        after = self.incidents.update(holder.id, decide)
+        try:
+            after = self.incidents.update(holder.id, decide)
+        except IncidentTooLarge:  # as a repeat past DELIVERY_ROOM: the incident's last bytes are for people
+            return Outcome("duplicate", holder.id)
         if duplicate:
             return Outcome("duplicate", holder.id)
         if not open_alert_ids(after.incident):
-            self._tell(NoticeKind.alert_cleared, after.incident, alert, base_url=base_url)
+            self._tell(NoticeKind.alert_cleared, after.incident, alert)
         return Outcome("cleared", holder.id)
 
     def _quiet(self, incident: Incident, now: datetime) -> bool:
@@ -203,9 +209,10 @@ class AlertIntake:
                        alert=_event(alert, key))
         return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
 
-    def _tell(self, kind: NoticeKind, incident: Incident, alert: Alert | None, *, base_url: str | None = None,
-              reason: str | None = None) -> None:
-        base = (self.public_base_url or base_url or "").rstrip("/")
+    def _tell(self, kind: NoticeKind, incident: Incident, alert: Alert | None, *, reason: str | None = None) -> None:
+        # Links only from the configured base URL, never from a request's Host header: a forged Host would
+        # otherwise send the on-call's token elsewhere.
+        base = (self.public_base_url or "").rstrip("/")
         self.incidents.announce(
             kind, incident, alert_rule=alert.rule if alert else None, reason=reason,
             confirm_url=f"{base}/api/v1/admin/incidents/{incident.id}/confirm" if base else None,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..domain.models import in_range, printable
+
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
 SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")
 CONDITIONS = ("Fired", "Resolved")
@@ -63,10 +65,16 @@ def _show(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def _text(value: Any, limit: int = TEXT_MAX) -> str:
-    """Any JSON value as a short string: strings as they are, everything else as compact JSON."""
+def _line(text: str, limit: int) -> str:
+    """One line of outside text: control characters (new lines, ANSI escapes) written out, e.g. as \\n."""
+    return printable(text, limit * 2)[:limit]
+
+
+def _text(value: Any, limit: int = TEXT_MAX, *, multiline: bool = False) -> str:
+    """Any JSON value as a short string: strings as they are, everything else as compact JSON; no control
+    characters but new lines (when `multiline`)."""
     if isinstance(value, str):
-        text = value
+        text = "\n".join(_line(line, limit) for line in value.split("\n")) if multiline else _line(value, limit)
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -87,17 +95,21 @@ def _dig(node: Any, *path: str | int) -> Any:
     return node
 
 
-def _time(value: Any) -> datetime | None:
+def _time(essentials: dict[str, Any], key: str) -> datetime:
     """ISO 8601 to an aware UTC datetime; a naive time is UTC (Azure sometimes drops the Z)."""
-    if not isinstance(value, str) or not 0 < len(value) <= 64:
-        return None
+    value = _required(essentials, key, 64)
     try:
-        parsed = datetime.fromisoformat(value.strip())
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        return None
+        parsed = datetime.fromisoformat(value) if value.isascii() else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise AlertRejected(f"data.essentials.{key}", f"must be an ISO 8601 time, got {_show(value)}")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        return in_range(parsed)
+    except ValueError as exc:
+        raise AlertRejected(f"data.essentials.{key}", f"{exc}, got {_show(value)}") from None
 
 
 def _required(essentials: dict[str, Any], key: str, limit: int, allowed: tuple[str, ...] = ()) -> str:
@@ -110,7 +122,7 @@ def _required(essentials: dict[str, Any], key: str, limit: int, allowed: tuple[s
         raise AlertRejected(field, f"must be at most {limit} characters, got {len(value)}")
     if allowed and value not in allowed:
         raise AlertRejected(field, f"must be one of {', '.join(allowed)}, got {_show(value)}")
-    return value.strip()
+    return _line(value.strip(), limit)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -118,8 +130,8 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(item for item in items if isinstance(item, str) and item)[:MAX_ITEMS]
 
 
-def _optional(value: Any, limit: int = TEXT_MAX) -> str | None:
-    return _text(value, limit) if isinstance(value, str) else None
+def _optional(value: Any, limit: int = TEXT_MAX, *, multiline: bool = False) -> str | None:
+    return _text(value, limit, multiline=multiline) if isinstance(value, str) else None
 
 
 # ---- details: per monitoringService, a table of {detail key: path into alertContext} ----
@@ -235,10 +247,8 @@ def parse_alert(payload: object) -> Alert:
     rule = _required(essentials, "alertRule", RULE_MAX)
     severity = _required(essentials, "severity", 8, SEVERITIES)
     condition = _required(essentials, "monitorCondition", 16, CONDITIONS)
-    fired_text = _required(essentials, "firedDateTime", 64)
-    fired_at = _time(fired_text)
-    if fired_at is None:
-        raise AlertRejected("data.essentials.firedDateTime", f"must be an ISO 8601 time, got {_show(fired_text)}")
+    fired_at = _time(essentials, "firedDateTime")
+    resolved = condition == "Resolved" and essentials.get("resolvedDateTime") is not None
 
     service = _optional(essentials.get("monitoringService"), 100)
     ctx = data.get("alertContext")
@@ -249,12 +259,12 @@ def parse_alert(payload: object) -> Alert:
         azure_severity=severity,
         condition=condition,
         fired_at=fired_at,
-        resolved_at=_time(essentials.get("resolvedDateTime")) if condition == "Resolved" else None,
+        resolved_at=_time(essentials, "resolvedDateTime") if resolved else None,
         signal_type=_optional(essentials.get("signalType"), 100),
         monitoring_service=service,
         target_ids=_strings(essentials.get("alertTargetIDs")),
         configuration_items=_strings(essentials.get("configurationItems")),
-        description=_optional(essentials.get("description"), DESCRIPTION_MAX),
+        description=_optional(essentials.get("description"), DESCRIPTION_MAX, multiline=True),
         custom_properties={_text(k, 100): "" if v is None else _text(v) for k, v in list(custom.items())[:MAX_ITEMS]}
         if isinstance(custom, dict) else {},
         details=_details(service, ctx),

@@ -20,6 +20,8 @@ PUBLIC_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS",
         "Access-Control-Max-Age": "86400"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:~+/=-]{1,255}")
+_LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also takes "²"
 
 
 def _admin(req: func.HttpRequest) -> str:
@@ -54,25 +56,48 @@ def _enum_param(req: func.HttpRequest, name: str, enum):
 
 
 def _time_param(req: func.HttpRequest, name: str) -> datetime | None:
+    from ..domain.models import in_range
+
     value = req.params.get(name)
     if not value:
         return None
+    example = "an ISO 8601 time such as 2026-11-26T21:43:00Z"
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value) if value.isascii() and len(value) <= 40 else None
     except ValueError:
-        raise Problem(400, f"Query parameter '{name}' must be an ISO 8601 time such as 2026-11-26T21:43:00Z.") from None
+        parsed = None
+    if parsed is None:
+        raise Problem(400, f"Query parameter '{name}' must be {example}.")
     if parsed.tzinfo is None:
         if len(value) != 10:
             raise Problem(400, f"Query parameter '{name}' needs a time zone, e.g. 2026-11-26T21:43:00Z.")
         parsed = parsed.replace(tzinfo=timezone.utc)  # a bare date means midnight UTC
-    return parsed.astimezone(timezone.utc)
+    try:
+        return in_range(parsed)
+    except ValueError as exc:
+        raise Problem(400, f"Query parameter '{name}' {exc}.") from None
 
 
 def _limit_param(req: func.HttpRequest, default: int = 50) -> int:
     value = req.params.get("limit") or str(default)
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+    if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_PAGE:
         raise Problem(400, f"Query parameter 'limit' must be a whole number from 1 to {MAX_PAGE}.")
     return int(value)
+
+
+def _idempotency_key(req: func.HttpRequest) -> str | None:
+    """The optional Idempotency-Key header: Stripe's plain form (a UUID) or the IETF draft's quoted string."""
+    value = req.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise Problem(400, "Header 'Idempotency-Key' must be 1 to 255 letters, digits or - _ . : ~ + / =, e.g. a UUID "
+                           "that you make for this request and send again with each retry of it.",
+                      errors=[{"field": "Idempotency-Key", "message": "1 to 255 letters, digits or - _ . : ~ + / ="}])
+    return key
 
 
 def _next_link(req: func.HttpRequest, names: tuple[str, ...], token: str | None) -> str | None:
@@ -95,9 +120,10 @@ def create_incident(req: func.HttpRequest) -> func.HttpResponse:
     from ..domain.models import NewIncident
 
     author = _admin(req)
+    key = _idempotency_key(req)
     body = json_body(req, NewIncident)
     try:
-        stored = services().incidents.create(body, author=author)
+        stored = services().incidents.create(body, author=author, idempotency_key=key)
     except ValueError as exc:
         raise Problem(422, f"started_at: {exc}", errors=[{"field": "started_at", "message": str(exc)}]) from None
     location = f"{urlsplit(req.url).path.rstrip('/')}/{stored.incident.id}"

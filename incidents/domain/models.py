@@ -5,6 +5,8 @@ Plain pydantic v2; nothing here knows about Azure, HTTP or storage.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -16,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
 )
 
@@ -56,20 +59,53 @@ class Visibility(StrEnum):
     internal = "internal"
 
 
-def _to_utc(value: datetime) -> datetime:
+# Every time the log holds lies in this range: it excludes typos such as 0999 or 9999, and years of one to three
+# digits, which no fixed-width string could sort.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+TIME_RANGE = f"from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)"
+
+
+def in_range(value: datetime) -> datetime:
+    """`value` in UTC, or ValueError when it has no time zone or lies outside EARLIEST..LATEST."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must include a time zone, e.g. 2026-11-26T21:43:00Z")
-    return value.astimezone(timezone.utc)
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-01:00
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"must be a time {TIME_RANGE}")
+    return utc
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
+
+
+def _time_text(value: Any) -> Any:
+    """JSON gives times as text: a number is not taken for seconds since 1970."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an ISO 8601 time such as 2026-11-26T21:43:00Z, not a number")
+    return value
 
 
 def format_utc(value: datetime) -> str:
-    """Fixed width, so that both stores can compare and sort timestamps as strings."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """Fixed width (always four-digit years, milliseconds and Z), so that both stores compare times as strings."""
+    utc = value.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 UtcDateTime = Annotated[
-    datetime, AfterValidator(_to_utc), PlainSerializer(format_utc, return_type=str, when_used="json")
+    datetime, BeforeValidator(_time_text), AfterValidator(in_range),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
 ]
+
+
+def printable(text: str, limit: int = 500) -> str:
+    """Outside text made safe for one log line: control characters (newlines, ANSI escapes) shown escaped."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
 
 Locale = Literal["en", "fr", "es", "sv"]
 
@@ -84,19 +120,35 @@ def _english_required(value: dict[str, str]) -> dict[str, str]:
     return {locale: value[locale] for locale in LOCALES if locale in value}
 
 
-def _localized(max_length: int) -> Any:
-    text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
+def _visible(multiline: bool):
+    def check(text: str) -> str:
+        allowed = "\n\t" if multiline else ""
+        if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+            but = " other than new lines and tabs" if multiline else " (new lines included)"
+            raise ValueError(f"must not contain control characters{but}")
+        if not any(unicodedata.category(c)[0] in "LNPS" for c in text):
+            raise ValueError("must contain at least one visible character")
+        return text
+    return AfterValidator(check)
+
+
+def _text(max_length: int, *, multiline: bool) -> Any:
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+                     _visible(multiline)]
+
+
+def _localized(max_length: int, *, multiline: bool) -> Any:
     return Annotated[
-        dict[Locale, text],
+        dict[Locale, _text(max_length, multiline=multiline)],
         BeforeValidator(_plain_string_is_english),
         AfterValidator(_english_required),
     ]
 
 
-Title = _localized(TITLE_MAX)
-Message = _localized(MESSAGE_MAX)
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_MAX)]
-ComponentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Title = _localized(TITLE_MAX, multiline=False)
+Message = _localized(MESSAGE_MAX, multiline=True)
+Note = _text(MESSAGE_MAX, multiline=True)
+ComponentName = _text(80, multiline=False)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -148,6 +200,7 @@ class Update(_Strict):
     author: str
     visibility: Visibility
     alert: AlertEvent | None = None  # the alert delivery this entry records, if any
+    request_digest: str | None = None  # on the opening entry of a POST with an Idempotency-Key: who sent what
 
 
 class Incident(_Strict):
@@ -195,7 +248,7 @@ class IncidentChange(_Strict):
     public_message: Message | None = None
     components: Components | None = None
     note: Note | None = None
-    reopen: bool = False  # the only way back from `resolved`
+    reopen: StrictBool = False  # the only way back from `resolved`
 
 
 class Confirmation(_Strict):
@@ -240,11 +293,9 @@ class PublicIncident(BaseModel):
     def of(cls, incident: Incident) -> PublicIncident:
         if incident.state is not State.published:
             raise ValueError(f"incident {incident.id} is {incident.state.value}, not public")
-        return cls(
-            **incident.model_dump(include=set(cls.model_fields) - {"updates"}),
-            updates=[
-                PublicUpdate(**u.model_dump(include=set(PublicUpdate.model_fields)))
-                for u in incident.updates
-                if u.visibility is Visibility.public
-            ],
-        )
+        updates = [PublicUpdate(**u.model_dump(include=set(PublicUpdate.model_fields)))
+                   for u in incident.updates if u.visibility is Visibility.public]
+        # The public time of the last change is that of the last public entry: internal notes stay unseen.
+        updated_at = max((u.at for u in updates), default=incident.started_at)
+        return cls(**incident.model_dump(include=set(cls.model_fields) - {"updates", "updated_at"}),
+                   updated_at=updated_at, updates=updates)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import time
@@ -21,6 +22,7 @@ from .models import (
     Update,
 )
 from .notifier import NoNotifier, Notice, NoticeKind, Notifier
+from .size import check_room
 from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, Stored, StoreUnavailable
 from .workflow import apply_change, confirm, dismiss, open_incident
 
@@ -36,6 +38,20 @@ def utc_now() -> datetime:
 def new_incident_id(now: datetime) -> str:
     """Short enough to type at 3 a.m.: inc-20261126-k7m2qx."""
     return f"inc-{now:%Y%m%d}-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+def keyed_incident_id(author: str, key: str) -> str:
+    """The id of the incident an admin's Idempotency-Key opens: inc-k7m2qxa3bd (10 characters, 31**10 of them)."""
+    number = int.from_bytes(hashlib.sha256(f"{author}\n{key}".encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(10):
+        number, index = divmod(number, len(_ID_ALPHABET))
+        chars.append(_ID_ALPHABET[index])
+    return "inc-" + "".join(chars)
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different request (HTTP 422)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +78,13 @@ class IncidentService:
         self.on_public_change = on_public_change  # e.g. republish the status site
         self.conflict_attempts = conflict_attempts
 
-    def create(self, body: NewIncident, *, author: str) -> Stored:
+    def create(self, body: NewIncident, *, author: str, idempotency_key: str | None = None) -> Stored:
+        """Open an incident. With an idempotency key, the same admin sending the same body with the same key again
+        (a retry after a timeout, even concurrently) gets the incident the first request created, and only one is
+        created; the same key with another body is IdempotencyKeyReused."""
         now = self.clock()
+        if idempotency_key is not None:
+            return self._create_once(body, author, idempotency_key, now)
         for _ in range(5):
             incident = open_incident(body, incident_id=new_incident_id(now), author=author, now=now)
             try:
@@ -71,6 +92,24 @@ class IncidentService:
             except AlreadyExists:
                 continue  # a random id collided; draw another
         raise StoreUnavailable("could not allocate a unique incident id")
+
+    def _create_once(self, body: NewIncident, author: str, key: str, now: datetime) -> Stored:
+        # The id comes from (admin, key), so the store's `add` lets exactly one request create it; the opening entry
+        # keeps a digest of the request to tell a retry from another request that reuses the key.
+        incident_id = keyed_incident_id(author, key)
+        digest = hashlib.sha256(f"{author}\n{key}\n{body.model_dump_json()}".encode()).hexdigest()
+        incident = open_incident(body, incident_id=incident_id, author=author, now=now)
+        opened = incident.updates[0].model_copy(update={"request_digest": digest})
+        try:
+            return self._seen(self.store.add(incident.model_copy(update={"updates": [opened]})))
+        except AlreadyExists:
+            existing = self.store.get(incident_id)
+        if existing.incident.updates[0].request_digest != digest:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key '{key}' was already used for incident {incident_id} with a different body. Send a "
+                "new key to open another incident, or the very same body to get that incident again."
+            )
+        return existing
 
     def get(self, incident_id: str) -> Stored:
         return self.store.get(incident_id)
@@ -116,6 +155,7 @@ class IncidentService:
             if decided is None:
                 return current
             after, entry = decided
+            check_room(current.incident, after)  # IncidentTooLarge before the store's own limit is reached
             before = current.incident.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             fields = after.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             changed = {k: v for k, v in fields.items() if v != before[k]}
@@ -135,7 +175,8 @@ class IncidentService:
         clamped = since is None or since < earliest
         effective = earliest if clamped else since
         page = self.store.find(
-            IncidentQuery(state=State.published, active_since=effective, limit=limit, page_token=page_token)
+            IncidentQuery(state=State.published, active_since=effective, public_only=True, limit=limit,
+                          page_token=page_token)
         )
         return PublicFeed(
             incidents=[PublicIncident.of(s.incident) for s in page.items],

@@ -12,9 +12,12 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from functools import cache
+from typing import Annotated, Any, Protocol
 
-from .models import MUTABLE_FIELDS, Incident, Severity, State, Status, format_utc
+from pydantic import TypeAdapter, ValidationError
+
+from .models import MUTABLE_FIELDS, Incident, Severity, State, Status, Update, format_utc
 
 
 class StoreError(Exception):
@@ -38,7 +41,12 @@ class IncidentTooLarge(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """A transient failure (throttling, network, a locked database): the caller may retry later."""
+    """A transient failure (throttling, network, a locked or full database): the caller may retry later."""
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store cannot be used as configured (a path that cannot be opened, a missing container, refused
+    credentials). Callers still retry later (nothing they sent is wrong); the message names the setting to fix."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class IncidentQuery:
     severity: Severity | None = None
     fingerprint: str | None = None  # incidents drafted by alerts with this fingerprint
     updated_since: datetime | None = None  # changed at or after
-    active_since: datetime | None = None  # changed at or after, or not yet resolved
+    active_since: datetime | None = None  # not resolved, or resolved at or after
+    public_only: bool = False  # timeline entries: only the public ones are read (the public feed and site)
     oldest_first: bool = False  # by started_at; newest first otherwise
     limit: int = 50
     page_token: str | None = None  # from a previous Page.next_token of the same query
@@ -87,10 +96,25 @@ class IncidentStore(Protocol):
     def close(self) -> None: ...
 
 
-def check_fields(fields: Mapping[str, Any]) -> None:
+def check_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:
+    """Refuse what an append could write but no one could read back: a field that may not change in place, or a
+    value (field or timeline entry) that the models would not accept."""
     unknown = set(fields) - set(MUTABLE_FIELDS)
     if unknown:
         raise ValueError(f"these incident fields cannot be changed in place: {sorted(unknown)}")
+    try:
+        for name, value in fields.items():
+            _field_type(name).validate_python(value)
+        if update is not None:
+            Update.model_validate(update)
+    except ValidationError as exc:
+        raise ValueError(f"an append would store what cannot be read back: {exc.errors()[0]['msg']}") from None
+
+
+@cache
+def _field_type(name: str) -> TypeAdapter:
+    field = Incident.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
 
 
 def encode_page_token(started_at: str, incident_id: str) -> str:
@@ -98,12 +122,16 @@ def encode_page_token(started_at: str, incident_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([started_at, incident_id]).encode()).decode()
 
 
+PAGE_TOKEN_MAX = 400  # a token holds a timestamp and an id (at most 100 characters): well under this
+
+
 def decode_page_token(token: str) -> tuple[str, str]:
     try:
-        started_at, incident_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(started_at, str) and isinstance(incident_id, str):
-            return started_at, incident_id
-    except (binascii.Error, UnicodeError, ValueError, TypeError):
+        if len(token) <= PAGE_TOKEN_MAX:
+            started_at, incident_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if isinstance(started_at, str) and isinstance(incident_id, str):
+                return started_at, incident_id
+    except (binascii.Error, UnicodeError, ValueError, TypeError, RecursionError):
         pass
     raise ValueError("page_token is not valid: pass the next_token of a previous page unchanged")
 

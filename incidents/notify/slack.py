@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import threading
 import time
 import urllib.error
@@ -17,10 +18,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..domain.deadline import time_left
 from ..domain.models import AlertSource
 from ..domain.notifier import NoNotifier, Notice, NoticeKind, Notifier
 
 log = logging.getLogger(__name__)
+MIN_NOTICE_S = 1.0
 
 # The bound: send() returns within TOTAL_TIMEOUT (6 s) whatever Slack does, well under the 10 s Azure Monitor gives
 # the webhook call that produced the notice. Every attempt and every wait is clipped to what is left of it, and an
@@ -64,12 +67,12 @@ def _details(notice: Notice) -> list[str]:
     if kind in (NoticeKind.draft_created, NoticeKind.draft_grew):
         if not notice.confirm_url:
             return ["Confirm or dismiss it with the admin API."]
-        confirm = notice.confirm_url
-        lines = [f'Publish it:\n```curl -X POST "{escape(confirm)}" -H "Authorization: Bearer $TOKEN"```']
+        confirm = notice.confirm_url  # shell-quoted: the command is meant to be pasted into a terminal
+        lines = [f'Publish it:\n```curl -X POST {escape(shlex.quote(confirm))} -H "Authorization: Bearer $TOKEN"```']
         if confirm.endswith("/confirm"):
             dismiss = confirm.removesuffix("/confirm") + "/dismiss"
             lines.append(
-                f'Or dismiss it:\n```curl -X POST "{escape(dismiss)}" -H "Authorization: Bearer $TOKEN"'
+                f'Or dismiss it:\n```curl -X POST {escape(shlex.quote(dismiss))} -H "Authorization: Bearer $TOKEN"'
                 """ -H 'Content-Type: application/json' -d '{"reason": "..."}'```"""
             )
         return lines
@@ -159,7 +162,10 @@ class SlackNotifier:
         return self._deliver(body, what)
 
     def _deliver(self, body: bytes, what: str) -> bool:
-        deadline = self._clock() + self._total
+        # Within a request (the webhook must answer Azure Monitor within 10 s), no longer than what is left of it,
+        # but a second at least: the change is already stored, and this is the on-call's only word of it.
+        left = time_left()
+        deadline = self._clock() + (self._total if left is None else min(self._total, max(left, MIN_NOTICE_S)))
         attempt, problem = 0, "no attempt"
         while attempt < self._attempts:
             attempt += 1

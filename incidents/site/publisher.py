@@ -42,8 +42,8 @@ class PublishReport:
 
 
 def public_incidents(store: IncidentStore, since: datetime) -> list[Incident]:
-    """Published incidents changed since `since` or still open, every page of them."""
-    query = IncidentQuery(state=State.published, active_since=since, limit=100)
+    """Published incidents resolved since `since` or still open, every page of them, public entries only."""
+    query = IncidentQuery(state=State.published, active_since=since, public_only=True, limit=100)
     return [stored.incident for stored in find_all(store, query)]
 
 

@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..domain.models import Incident, Severity, State, Status, format_utc
 from ..domain.store import (
     AlreadyExists,
@@ -25,6 +27,8 @@ from ..domain.store import (
     NotFound,
     Page,
     Stored,
+    StoreError,
+    StoreMisconfigured,
     StoreUnavailable,
     check_fields,
     decode_page_token,
@@ -55,6 +59,8 @@ CREATE TABLE IF NOT EXISTS incident_updates (
     body TEXT NOT NULL,
     PRIMARY KEY (incident_id, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS incident_updates_public ON incident_updates (incident_id, seq)
+    WHERE json_extract(body, '$.visibility') = 'public';
 CREATE TRIGGER IF NOT EXISTS incident_updates_no_update BEFORE UPDATE ON incident_updates
 BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS incident_updates_no_delete BEFORE DELETE ON incident_updates
@@ -80,39 +86,52 @@ def _etag(incident_id: str, version: int) -> str:
 def _stored(rows: list[tuple[str, str, int, list[str]]]) -> list[Stored]:
     # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
     # than json.loads + model_validate): a row's body is a JSON object without "updates".
-    return [
-        Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}'), _etag(i, version))
-        for i, body, version, entries in rows
-    ]
+    try:
+        return [
+            Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}'), _etag(i, version))
+            for i, body, version, entries in rows
+        ]
+    except ValidationError as exc:  # never a caller's fault: not a 422
+        raise StoreError(f"an incident does not read back as stored: {exc.errors()[0]['msg']}") from None
 
 
-def _transient(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
+# Failures that pass or that an operator fixes without touching the data (SQLite's primary result codes).
+_TRANSIENT = {
+    sqlite3.SQLITE_BUSY: "is busy", sqlite3.SQLITE_LOCKED: "is locked", sqlite3.SQLITE_FULL: "is full (disk full?)",
+    sqlite3.SQLITE_READONLY: "is read-only", sqlite3.SQLITE_IOERR: "had an I/O error",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened",
+}
 
 
 class SqliteStore:
     def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout  # how long a write waits for another writer before StoreUnavailable
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        with self._errors():
-            db = self._db()
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._errors():
+                db = self._db()
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+            cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+            raise StoreMisconfigured(f"cannot use {self.path} as the SQLite database: {reason}") from None
 
     # The port
 
     def add(self, incident: Incident) -> Stored:
         doc = incident.model_dump(mode="json")
         updates = doc.pop("updates")
+        text = json.dumps(doc)
+        _stored([(incident.id, text, 1, [json.dumps(u) for u in updates])])  # refuse what would not read back
         with self._write() as db:
             try:
                 fingerprint = getattr(incident.source, "fingerprint", None)  # set on incidents drafted by alerts
-                db.execute(_INSERT, (incident.id, json.dumps(doc), fingerprint, *(doc[c] for c in _COLUMNS)))
+                db.execute(_INSERT, (incident.id, text, fingerprint, *(doc[c] for c in _COLUMNS)))
             except sqlite3.IntegrityError:
                 raise AlreadyExists(incident.id) from None
             db.executemany(
@@ -130,7 +149,7 @@ class SqliteStore:
         return found[0]
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
-        check_fields(fields)
+        check_fields(fields, update)
         with self._write() as db:
             row = db.execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             if row is None:
@@ -145,8 +164,8 @@ class SqliteStore:
                 " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
                 (incident_id, json.dumps(dict(update)), incident_id),
             )
-            rows = self._rows(db, "WHERE id = ?", [incident_id])
-        return _stored(rows)[0]  # parsed after COMMIT: the write lock is held for SQL only
+            # Read back before COMMIT: what could not be read back is never written (it would break every read).
+            return _stored(self._rows(db, "WHERE id = ?", [incident_id]))[0]
 
     def find(self, query: IncidentQuery) -> Page:
         where, params = [], []
@@ -162,7 +181,7 @@ class SqliteStore:
             where.append("updated_at >= ?")
             params.append(format_utc(query.updated_since))
         if query.active_since is not None:
-            where.append("(updated_at >= ? OR status != 'resolved')")
+            where.append("(status != 'resolved' OR resolved_at >= ?)")
             params.append(format_utc(query.active_since))
         direction, after = ("ASC", ">") if query.oldest_first else ("DESC", "<")
         if query.page_token is not None:
@@ -170,8 +189,8 @@ class SqliteStore:
             params.extend(decode_page_token(query.page_token))
         sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
         with self._read() as db:
-            items = _stored(self._rows(db, sql, [*params, query.limit + 1]))
-        return page_of(items, query.limit)
+            rows = self._rows(db, sql, [*params, query.limit + 1], public_only=query.public_only)
+        return page_of(_stored(rows), query.limit)
 
     def close(self) -> None:
         with self._lock:
@@ -182,14 +201,19 @@ class SqliteStore:
 
     # Plumbing
 
-    def _rows(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[tuple[str, str, int, list[str]]]:
+    def _rows(self, db: sqlite3.Connection, where: str, params: list[Any], *,
+              public_only: bool = False) -> list[tuple[str, str, int, list[str]]]:
         """(id, body, version, timeline entries) as stored, in one snapshot."""
         rows = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
         timelines: dict[str, list[str]] = {row[0]: [] for row in rows}
         if rows:
             marks = ", ".join("?" * len(rows))
+            # public_only: the partial index holds the public entries alone, so internal ones are never read
+            source, only = (("incident_updates INDEXED BY incident_updates_public",
+                             " AND json_extract(body, '$.visibility') = 'public'") if public_only
+                            else ("incident_updates", ""))
             for incident_id, body in db.execute(
-                f"SELECT incident_id, body FROM incident_updates WHERE incident_id IN ({marks})"
+                f"SELECT incident_id, body FROM {source} WHERE incident_id IN ({marks}){only}"
                 " ORDER BY incident_id, seq",
                 list(timelines),
             ):
@@ -202,7 +226,8 @@ class SqliteStore:
             # One connection per thread; check_same_thread=False only so that close() may close them all.
             db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, and much faster
+            # FULL: a write answered 2xx survives a power loss (NORMAL in WAL mode may roll the last ones back).
+            db.execute("PRAGMA synchronous = FULL")
             with self._lock:
                 # A threading HTTP server starts a thread per connection: close what finished threads left open.
                 for thread, other in [t for t in self._connections if not t[0].is_alive()]:
@@ -217,8 +242,9 @@ class SqliteStore:
         try:
             yield
         except sqlite3.OperationalError as exc:
-            if _transient(exc):
-                raise StoreUnavailable(f"SQLite database {self.path} is busy: {exc}") from exc
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in _TRANSIENT:
+                raise StoreUnavailable(f"SQLite database {self.path} {_TRANSIENT[code]}: {exc}") from exc
             raise
 
     @contextmanager

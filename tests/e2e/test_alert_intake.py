@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 import function_app
 from incidents.domain.models import format_utc
@@ -24,8 +25,14 @@ HTTP_5XX = "petanque-http-5xx-rate"
 
 
 @pytest.fixture
-def api_environ(slack_sink) -> dict[str, str]:
-    return {"SLACK_WEBHOOK_URL": slack_sink.url}
+def api_environ(slack_sink, public_base_url) -> dict[str, str]:
+    return {"SLACK_WEBHOOK_URL": slack_sink.url, **({"INCIDENTS_PUBLIC_BASE_URL": public_base_url} if public_base_url
+                                                    else {})}
+
+
+@pytest.fixture
+def public_base_url() -> str | None:
+    return None
 
 
 def alert(kind: str, clock, *, condition: str = "Fired", **essentials) -> dict:
@@ -183,12 +190,22 @@ def test_a_resolved_alert_we_never_saw_fire_changes_nothing(api, store):
     assert store.find(IncidentQuery()).items == []
 
 
+@pytest.mark.parametrize("public_base_url", ["https://func-petanque.example"])
 def test_slack_hears_of_a_new_draft_with_the_exact_confirm_call(api, slack_sink):
-    created = api.post_alert(alert("metric-static", api.clock, alertRule=HTTP_5XX)).json()
+    created = api.post_alert(alert("metric-static", api.clock, alertRule=HTTP_5XX),
+                             headers={"Host": "evil.example"}).json()
     [message] = slack_sink.requests
     text = json.dumps(message.body)
     assert "SEV1" in text and "Elevated error rates" in text and created["incident_id"] in text
-    assert f"{api.url}/api/v1/admin/incidents/{created['incident_id']}/confirm" in text
+    assert f"https://func-petanque.example/api/v1/admin/incidents/{created['incident_id']}/confirm" in text
+    assert "evil.example" not in text
+
+
+def test_without_a_configured_base_url_slack_gets_no_command_whatever_the_host_header_says(api, slack_sink):
+    """The Host header is the caller's to choose: a link built from it would send the on-call's token elsewhere."""
+    api.post_alert(alert("metric-static", api.clock, alertRule=HTTP_5XX), headers={"Host": 'x";id;echo "'})
+    text = json.dumps(slack_sink.requests[0].body)
+    assert "curl" not in text and "id;echo" not in text and "Confirm or dismiss it with the admin API." in text
 
 
 def test_a_slack_outage_never_loses_or_blocks_the_draft(api, store, slack_sink):
@@ -239,3 +256,11 @@ def test_a_malformed_alert_context_never_rejects_the_alert(api, store):
     mangled["data"]["alertContext"] = {"condition": {"allOf": "not a list"}, "unexpected": [1, {"x": None}]}
     assert api.post_alert(mangled).status_code == 202
     assert len(drafts(store)) == 1
+
+
+def test_without_entra_id_configured_the_secure_route_is_closed(api, store):
+    """No ALERTS_AAD_AUDIENCE: the keyless route must not become an open door."""
+    response = requests.post(f"{api.url}/api/v1/alerts/azure-monitor/secure",
+                             json=alert("metric-static", api.clock), timeout=30)
+    assert response.status_code == 404 and "ALERTS_AAD_AUDIENCE" in response.json()["detail"]
+    assert store.find(IncidentQuery()).items == []

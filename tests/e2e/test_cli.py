@@ -73,6 +73,8 @@ def test_serve_runs_the_registered_functions_with_local_defaults(served):
     ({"INCIDENTS_STORE": "cosmos", "COSMOS_ENDPOINT": "localhost:8081"}, "COSMOS_ENDPOINT"),
     ({"AUTH_TENANT_ID": "contoso"}, "AUTH_AUDIENCE"),
     ({"INCIDENTS_DEV_SIGNING_KEY": "missing.pem"}, "INCIDENTS_DEV_SIGNING_KEY"),
+    ({"INCIDENTS_SQLITE_PATH": "/proc/no-such-dir/log.sqlite3"}, "INCIDENTS_SQLITE_PATH"),
+    ({"INCIDENTS_SQLITE_PATH": "."}, "INCIDENTS_SQLITE_PATH"),
 ])
 def test_a_wrong_setting_stops_the_start_with_one_line_that_names_it(tmp_path, env, named):
     result = cli(tmp_path, "serve", "--port", "0", **env)

@@ -110,16 +110,16 @@ def test_draft_created_says_what_and_how_to_confirm(slack_sink: SlackSink) -> No
     assert {block["type"] for block in body["blocks"]} <= {"section", "context"}
     for expected in ("SEV1", "Checkout is slow", "inc-0042", "fired 7 min ago", "checkout-p95-latency", "draft"):
         assert expected in text
-    assert f'```curl -X POST "{CONFIRM_URL}" -H "Authorization: Bearer $TOKEN"```' in text
+    assert f'```curl -X POST {CONFIRM_URL} -H "Authorization: Bearer $TOKEN"```' in text
     dismiss = CONFIRM_URL.removesuffix("/confirm") + "/dismiss"
-    assert f'curl -X POST "{dismiss}" -H "Authorization: Bearer $TOKEN"' in text
+    assert f'curl -X POST {dismiss} -H "Authorization: Bearer $TOKEN"' in text
     assert """-H 'Content-Type: application/json' -d '{"reason": "..."}'""" in text
     assert "SEV1" in body["text"] and "Checkout is slow" in body["text"]
 
 
 def test_draft_grew_also_has_the_confirm_call(slack_sink: SlackSink) -> None:
     _, text = sent(slack_sink, a_notice(NoticeKind.draft_grew))
-    assert "grew" in text and f'curl -X POST "{CONFIRM_URL}"' in text
+    assert "grew" in text and f'curl -X POST {CONFIRM_URL}' in text
 
 
 def test_dismissed_shows_the_reason(slack_sink: SlackSink) -> None:

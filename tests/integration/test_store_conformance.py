@@ -8,23 +8,41 @@ import socket
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from incidents.domain.models import AlertSource, Incident, Update, format_utc
+from incidents.domain import deadline
+from incidents.domain.models import (
+    LOCALES,
+    MAX_COMPONENTS,
+    MESSAGE_MAX,
+    TITLE_MAX,
+    AlertSource,
+    Incident,
+    IncidentChange,
+    NewIncident,
+    Update,
+    format_utc,
+)
+from incidents.domain.service import IdempotencyKeyReused, IncidentService
+from incidents.domain.size import CLOSING_RESERVE, COSMOS_ITEM_LIMIT, MAX_INCIDENT_BYTES, incident_bytes
 from incidents.domain.store import (
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,
     IncidentStore,
+    IncidentTooLarge,
     NotFound,
+    StoreMisconfigured,
     StoreUnavailable,
     check_fields,
 )
-from incidents.stores.cosmos import CosmosStore
+from incidents.stores.cosmos import OPERATION_TIMEOUT_S, CosmosStore
 from incidents.stores.sqlite import SqliteStore
 from tests.support.cosmos_emulator import EMULATOR_KEY
+from tests.support.cosmos_fault_proxy import CosmosFaultProxy
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 _ids = itertools.count(1)
@@ -273,3 +291,189 @@ def test_cosmos_unreachable_is_store_unavailable():
         port = probe.getsockname()[1]
     with pytest.raises(StoreUnavailable):
         CosmosStore(f"https://127.0.0.1:{port}", "tests", "unreachable", key=EMULATOR_KEY, verify_tls=False)
+
+
+# What no store may hold: anything that would not read back (issue 11: a 0999 timestamp froze the whole log)
+
+
+@pytest.mark.parametrize(("fields", "entry"), [
+    ({"updated_at": "999-06-01T00:00:00.000Z"}, {}),
+    ({"resolved_at": "not a time"}, {}),
+    ({"title": {"en": ""}}, {}),
+    ({}, {"at": "0999-06-01T00:00:00.000Z"}),
+    ({}, {"visibility": "secret"}),
+])
+def test_an_append_that_would_not_read_back_is_refused_and_changes_nothing(store, fields, entry):
+    stored = store.add(an_incident())
+    with pytest.raises(ValueError, match="cannot be read back"):
+        store.append(stored.incident.id, stored.etag, fields, an_update(1) | entry)
+    assert store.get(stored.incident.id) == stored
+    assert [s.incident.id for s in store.find(IncidentQuery()).items] == [stored.incident.id]
+
+
+def test_public_only_reads_the_public_entries_alone(store):
+    stored = store.add(an_incident())
+    for n in range(1, 6):
+        visibility = "public" if n % 2 == 0 else "internal"
+        stored = store.append(stored.incident.id, stored.etag, {"updated_at": format_at(n)},
+                              an_update(n, visibility=visibility, message=None, note=f"internal {n}"
+                                        if visibility == "internal" else None))
+    [public] = store.find(IncidentQuery(public_only=True)).items
+    assert [u.id for u in public.incident.updates] == ["u0", "u2", "u4"]
+    assert public.incident.model_dump(exclude={"updates"}) == stored.incident.model_dump(exclude={"updates"})
+    assert [u.id for u in store.find(IncidentQuery()).items[0].incident.updates] == [f"u{n}" for n in range(6)]
+
+
+# Idempotent creation: the store's part is that `add` of one id lets exactly one writer win, even concurrently.
+
+
+def test_concurrent_adds_of_one_id_let_exactly_one_win(store):
+    incident = an_incident()
+    outcomes: list[str] = []
+
+    def add() -> None:
+        try:
+            store.add(incident)
+            outcomes.append("added")
+        except AlreadyExists:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["added"] + ["exists"] * 7
+    assert ids(store.find(IncidentQuery())) == [incident.id]
+
+
+def a_service(store) -> IncidentService:
+    return IncidentService(store, clock=lambda: T0)
+
+
+def test_a_create_retried_with_the_same_idempotency_key_opens_one_incident(store):
+    service, body = a_service(store), NewIncident(title="Checkout fails", severity="sev1", public_message="Looking.")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: service.create(body, author="ana", idempotency_key="k-1"), range(6)))
+    assert {a.incident.id for a in answers} == {answers[0].incident.id}
+    assert ids(store.find(IncidentQuery())) == [answers[0].incident.id]
+    later = service.create(body, author="ana", idempotency_key="k-1")  # the first result again, as it is now
+    assert later == store.get(answers[0].incident.id)
+
+
+def test_an_idempotency_key_is_one_admins_and_one_requests(store):
+    service, body = a_service(store), NewIncident(title="Checkout fails", severity="sev1", public_message="Looking.")
+    first = service.create(body, author="ana", idempotency_key="k-1")
+    with pytest.raises(IdempotencyKeyReused, match="k-1.*different body"):
+        service.create(NewIncident(**body.model_dump(exclude={"severity"}), severity="sev2"), author="ana",
+                       idempotency_key="k-1")
+    other_admin = service.create(body, author="bo", idempotency_key="k-1")
+    assert other_admin.incident.id != first.incident.id
+    assert len(store.find(IncidentQuery()).items) == 2
+
+
+# The byte budget (domain/size.py): the service refuses growth before Cosmos DB's 2 MB, on every store alike, and
+# always leaves room to resolve. The Cosmos stand-in accepts items of 3 MiB, so this is checked by our own measure.
+
+
+def test_an_incident_with_four_locale_updates_can_always_be_resolved(store):
+    service = a_service(store)
+    wide = "\U0001f6a8"  # 4 bytes in UTF-8: the most bytes per character the limits allow
+    words = {locale: wide * MESSAGE_MAX for locale in LOCALES}
+    opened = service.create(NewIncident(title={"en": "Outage", "fr": "Panne", "es": "Caída", "sv": "Avbrott"},
+                                        severity="sev1", public_message=words), author="ana")
+    incident_id, updates = opened.incident.id, 1
+    with pytest.raises(IncidentTooLarge, match="kept for resolving it") as refused:
+        while True:
+            service.change(incident_id, IncidentChange(public_message=words, note=wide * MESSAGE_MAX), author="ana")
+            updates += 1
+    assert "Resolve it" in str(refused.value)
+    full = store.get(incident_id).incident
+    assert MAX_INCIDENT_BYTES - CLOSING_RESERVE - 50_000 < incident_bytes(full) <= MAX_INCIDENT_BYTES - CLOSING_RESERVE
+    # The largest resolution there is still fits.
+    resolved = service.change(incident_id, IncidentChange(
+        status="resolved", public_message={locale: "\u2705" + wide * (MESSAGE_MAX - 1) for locale in LOCALES},
+        note=wide * MESSAGE_MAX, title={locale: wide * TITLE_MAX for locale in LOCALES},
+        components=[wide * 78 + f"{n:02d}" for n in range(MAX_COMPONENTS)]), author="ana").incident
+    assert resolved.status.value == "resolved" and len(resolved.updates) == updates + 1
+    assert incident_bytes(resolved) <= MAX_INCIDENT_BYTES < COSMOS_ITEM_LIMIT
+    assert store.get(incident_id).incident == resolved
+
+
+# Cosmos DB in trouble, through a loopback proxy that answers as Cosmos DB does (tests/support/cosmos_fault_proxy.py):
+# every failure is the port's error, by status and sub-status, within the call's bound.
+
+
+@pytest.fixture
+def faults(cosmos_emulator):
+    with CosmosFaultProxy(cosmos_emulator.endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def faulty_cosmos(faults, cosmos_emulator):
+    store = CosmosStore(faults.endpoint, "tests", f"faults-{next(_ids)}-{time.time_ns()}", key=cosmos_emulator.key,
+                        verify_tls=False)
+    store.add(an_incident(id="inc-there"))
+    yield store
+    store.close()
+
+
+@pytest.mark.cosmos
+@pytest.mark.parametrize(("status", "substatus", "error"), [
+    (429, None, StoreUnavailable),  # throttled (x-ms-retry-after-ms: 5000, which the client does not wait out)
+    (503, None, StoreUnavailable),
+    (500, None, StoreUnavailable),
+    (408, None, StoreUnavailable),
+    (449, None, StoreUnavailable),  # retry with
+    (410, 1002, StoreUnavailable),  # partition key range gone
+    (404, 1002, StoreUnavailable),  # read session not available
+    (404, 1003, StoreMisconfigured),  # the container or database is missing: not "no such incident"
+    (401, None, StoreMisconfigured),
+    (403, None, StoreMisconfigured),
+])
+def test_cosmos_failures_are_the_ports_errors_within_the_bound(faults, faulty_cosmos, status, substatus, error):
+    # 410 only on items: on the partition-key-range read the SDK itself deadlocks (see docs/engineering/cosmos-db.md)
+    faults.answer(status, substatus=substatus, retry_after_ms=5000, where="/docs" if status == 410 else "/dbs")
+    for call in (lambda: faulty_cosmos.get("inc-there"), lambda: faulty_cosmos.find(IncidentQuery(state="draft")),
+                 lambda: append_status(faulty_cosmos, "inc-there", '"stale"', "identified", 1)):
+        started = time.monotonic()
+        with pytest.raises(error) as raised:
+            call()
+        assert time.monotonic() - started < OPERATION_TIMEOUT_S
+        assert type(raised.value) is error
+    if error is StoreMisconfigured:
+        assert "COSMOS_" in str(raised.value)
+    faults.heal()
+    assert faulty_cosmos.get("inc-there").incident.id == "inc-there"
+
+
+@pytest.mark.cosmos
+def test_a_slow_cosmos_is_given_up_on_at_the_end_of_the_budget(faults, faulty_cosmos):
+    faults.delay(30)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="did not answer"):
+        faulty_cosmos.get("inc-there")
+    assert OPERATION_TIMEOUT_S - 0.1 < time.monotonic() - started < OPERATION_TIMEOUT_S + 0.5
+    with deadline.budget(1.0):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            faulty_cosmos.find(IncidentQuery())
+        assert time.monotonic() - started < 1.3
+        time.sleep(1.0)
+        with pytest.raises(StoreUnavailable, match="budget is spent"):  # no call starts with no time left
+            faulty_cosmos.get("inc-there")
+    faults.heal()
+
+
+@pytest.mark.cosmos
+@pytest.mark.parametrize("missing", ["COSMOS_DATABASE", "COSMOS_CONTAINER"])
+def test_opening_cosmos_checks_that_the_container_is_there(cosmos_emulator, missing):
+    existing = CosmosStore(cosmos_emulator.endpoint, "tests", "present", key=cosmos_emulator.key, verify_tls=False)
+    existing.close()
+    database, container = ("nowhere", "present") if missing == "COSMOS_DATABASE" else ("tests", "nowhere")
+    with pytest.raises(StoreMisconfigured, match=f"^{missing}: .*'nowhere'"):
+        CosmosStore(cosmos_emulator.endpoint, database, container, key=cosmos_emulator.key, verify_tls=False,
+                    create_if_missing=False)
+    CosmosStore(cosmos_emulator.endpoint, "tests", "present", key=cosmos_emulator.key, verify_tls=False,
+                create_if_missing=False).close()

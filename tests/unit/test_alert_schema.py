@@ -214,8 +214,29 @@ def test_resolved_without_resolved_time_is_still_accepted() -> None:
     del essentials(payload)["resolvedDateTime"]
     alert = parse_alert(payload)
     assert (alert.condition, alert.resolved_at) == ("Resolved", None)
-    essentials(payload)["resolvedDateTime"] = "not a time"
+    essentials(payload)["resolvedDateTime"] = None
     assert parse_alert(payload).resolved_at is None
+
+
+@pytest.mark.parametrize("key", ["firedDateTime", "resolvedDateTime"])
+@pytest.mark.parametrize("value", ["not a time", "0999-06-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+                                   "9999-12-31T23:59:59-01:00", "2100-01-01T00:00:00Z", "２０２６-11-26T21:43:00Z"])
+def test_a_time_out_of_range_or_unreadable_is_refused_and_named(key, value) -> None:
+    """A year before 1000 would be stored as a string of another width and poison every later read."""
+    payload = load("metric-static-resolved.json")
+    essentials(payload)[key] = value
+    with pytest.raises(AlertRejected) as refused:
+        parse_alert(payload)
+    assert refused.value.field == f"data.essentials.{key}"
+
+
+def test_control_characters_in_alert_text_are_written_out_so_no_log_line_can_be_forged() -> None:
+    payload = load("metric-static-resolved.json")
+    essentials(payload)["alertRule"] = "cpu\n2026-12-03 INFO forged line\x1b[31m"
+    essentials(payload)["description"] = "first line\nsecond line\r\x07"
+    alert = parse_alert(payload)
+    assert alert.rule == "cpu\\n2026-12-03 INFO forged line\\x1b[31m"
+    assert alert.description == "first line\nsecond line\\r\\x07"
 
 
 def test_custom_properties_are_read() -> None:
@@ -505,7 +526,8 @@ def _context_or_custom(path: tuple[Any, ...]) -> bool:
 
 
 def _optional_essential(path: tuple[Any, ...]) -> bool:
-    return len(path) > 2 and path[:2] == ("data", "essentials") and path[2] not in REQUIRED
+    # resolvedDateTime may be missing, but when given it must be a time in range (it becomes the resolution time)
+    return len(path) > 2 and path[:2] == ("data", "essentials") and path[2] not in (*REQUIRED, "resolvedDateTime")
 
 
 @MUTATION_SETTINGS

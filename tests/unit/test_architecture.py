@@ -32,7 +32,7 @@ LAYERS: dict[str, set[str]] = {
     "alerts": {"domain"},
     "bootstrap": {"settings", "domain", "stores", "notify", "http", "alerts", "site"},
     "localhost": set(),
-    "__main__": {"settings", "bootstrap", "http", "localhost"},
+    "__main__": {"settings", "bootstrap", "http", "localhost", "domain"},  # domain: store errors, one-line messages
 }
 # A wing's functions.py is its edge: the one module that speaks HTTP and asks the composition root for the services.
 FUNCTIONS_MAY_ALSO_IMPORT = {"http", "bootstrap"}

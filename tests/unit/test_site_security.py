@@ -77,6 +77,8 @@ def test_markup_is_inert_text_in_every_html_page(payload):
         assert all(attrs["src"].startswith(("assets/", "../assets/")) for tag, attrs in page.tags if tag == "script")
         assert all(not body.strip() for body in page.script_bodies), path
         assert not [v for _, attrs in page.tags for v in attrs.values() if v and "javascript:" in v]
+        if path == "404.html":  # the error page shows no incident; its tags and attributes are checked above
+            continue
         text = "".join(page.text)
         lang = "FR" if path.startswith("fr/") else "EN"
         assert f"{lang} {payload}" in text and f"CMP {payload}" in text, path
@@ -117,7 +119,14 @@ def test_no_page_inlines_json_or_script():
 
 
 def test_characters_xml_cannot_carry_are_dropped_so_the_feed_still_parses():
-    files = hostile("bell\x07 escape\x1b null\x00 end")
+    # The models refuse control characters now (test_models); an incident stored before that still renders.
+    dirty = "bell\x07 escape\x1b null\x00 end"
+    body = NewIncident(title={"en": "EN clean", "fr": "FR clean"}, severity="sev1", public_message="MSG clean",
+                       components=["Payments"])
+    incident = open_incident(body, incident_id="inc-1", author="oncall", now=NOW - timedelta(hours=1))
+    incident = incident.model_copy(update={"title": {"en": f"EN {dirty}", "fr": f"FR {dirty}"},
+                                           "public_message": {"en": f"MSG {dirty}"}})
+    files = {f.path: f.content for f in render_site([incident], now=NOW, base_url="https://status.petanque.example")}
     feed = ET.fromstring(files["feed/en.atom"])
     assert feed.find(f"{ATOM}entry").findtext(f"{ATOM}title") == "EN bell escape null end"
     assert b"\x1b" not in files["index.html"] and b"\x00" not in files["status/en.json"]
