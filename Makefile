@@ -14,8 +14,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+PORT ?= 7071
 run: $(BIN)/.installed
-	$(BIN)/python -m incidents serve
+	$(BIN)/python -m incidents serve --port $(PORT)
 
 # Debian packages the tests use: Chromium for the browser test (a downloaded browser build cannot be had here) and
 # shellcheck for the deploy scripts. Installed when missing; CI runs as root.

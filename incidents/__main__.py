@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import MutableMapping
@@ -83,13 +85,22 @@ def serve(args: argparse.Namespace) -> int:
         function_key=settings.incidents_function_key.get_secret_value(),
         static_root=settings.site_directory if settings.site_sink == "directory" else None,
     )
-    with host:
+    try:
+        host.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"Cannot start: port {args.port} on {args.host} is in use (another `make run`?). Stop it, or choose "
+              f"another port: make run PORT={args.port + 1}", file=sys.stderr)
+        return 2
+    try:
         store = settings.cosmos_endpoint if settings.incidents_store == "cosmos" else settings.incidents_sqlite_path
         print(f"Incident service on {host.url}/api (store: {settings.incidents_store} {store})", flush=True)
         for line in said:
             print(f"  {line}", flush=True)
         if settings.incidents_dev_signing_key:
-            print("  Admin token: python -m incidents token --role platform-admin", flush=True)
+            print(f"  Admin token: TOKEN=$({shlex.quote(sys.executable)} -m incidents token)  (or: make token)",
+                  flush=True)
         print(f"  Status site: {_publish_at_start(settings, host.url)}", flush=True)
         try:
             while True:
@@ -100,6 +111,8 @@ def serve(args: argparse.Namespace) -> int:
             from .bootstrap import shutdown
 
             shutdown(timeout=10)
+    finally:
+        host.stop()
     return 0
 
 
@@ -167,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("serve", help="serve the Function App's HTTP functions and timers on this machine")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=7071)
+    run.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
+    run.add_argument("--port", type=int, default=7071,
+                     help="port to listen on (default 7071, as `func start`; 0 picks a free one)")
     run.set_defaults(handler=serve)
 
     tok = commands.add_parser("token", help="print a bearer token signed with the local development key")

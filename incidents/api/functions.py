@@ -130,7 +130,7 @@ def create_incident(req: func.HttpRequest) -> func.HttpResponse:
     return _incident(stored, 201, {"Location": location})
 
 
-@blueprint.route(route="v1/admin/incidents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@blueprint.route(route="v1/admin/incidents", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     from ..domain.models import Severity, State, Status
@@ -156,7 +156,7 @@ def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     })
 
 
-@blueprint.route(route="v1/admin/incidents/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@blueprint.route(route="v1/admin/incidents/{id}", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     _admin(req)
@@ -171,7 +171,11 @@ def change_incident(req: func.HttpRequest) -> func.HttpResponse:
     author = _admin(req)
     incident_id = _incident_id(req)
     change = json_body(req, IncidentChange)
-    if_match = (req.headers.get("If-Match") or "").strip() or None
+    if_match = req.headers.get("If-Match")
+    if if_match is not None and not if_match.strip():  # e.g. a shell variable that came back empty
+        raise Problem(400, "If-Match is empty: send the ETag header of a GET of this incident, or leave If-Match "
+                           "out to change whatever version is current.")
+    if_match = if_match.strip() if if_match else None
     if if_match == "*":
         if_match = None  # any current version will do
     elif if_match and if_match.startswith("W/"):
@@ -202,7 +206,7 @@ def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
     return _incident(services().incidents.dismiss(incident_id, json_body(req, Dismissal), author=author))
 
 
-@blueprint.route(route="v1/admin/incidents/{id}/postmortem", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@blueprint.route(route="v1/admin/incidents/{id}/postmortem", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def incident_postmortem(req: func.HttpRequest) -> func.HttpResponse:
     """A postmortem draft in Markdown: the template, with the timeline and the timings filled in."""
@@ -215,7 +219,7 @@ def incident_postmortem(req: func.HttpRequest) -> func.HttpResponse:
                              charset="utf-8")
 
 
-@blueprint.route(route="v1/public/incidents", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
+@blueprint.route(route="v1/public/incidents", methods=["GET", "HEAD", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def public_incidents(req: func.HttpRequest) -> func.HttpResponse:
     from ..domain.models import format_utc

@@ -222,3 +222,24 @@ def test_admin_routes_need_a_platform_admin_token(api, store):
     assert_problem(api.request("GET", "v1/admin/incidents", role=None,
                                headers={"Authorization": f"Bearer {expired}"}), 401, "expired")
     assert store.find(IncidentQuery()).items == []
+
+
+def test_head_answers_like_get_without_a_body_so_an_etag_can_be_read_with_curl_i(api):
+    created = api.create()
+    got = api.request("GET", f"v1/admin/incidents/{created['id']}")
+    head = api.request("HEAD", f"v1/admin/incidents/{created['id']}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["ETag"] == got.headers["ETag"]
+    assert api.request("HEAD", "v1/admin/incidents").status_code == 200
+    assert api.request("HEAD", "v1/public/incidents", role=None).status_code == 200
+    assert api.request("HEAD", f"v1/admin/incidents/{created['id']}", role=None).status_code == 401
+
+
+def test_an_empty_if_match_is_refused_not_ignored(api, store):
+    """An empty ETag (a shell variable that came back empty) must not turn a conditional PATCH unconditional."""
+    created = api.create()
+    before = store.get(created["id"])
+    response = api.request("PATCH", f"v1/admin/incidents/{created['id']}", json={"status": "resolved"},
+                           headers={"If-Match": ""})
+    assert_problem(response, 400, "If-Match is empty")
+    assert store.get(created["id"]) == before

@@ -38,10 +38,10 @@ def test_no_route_collides_with_the_hosts_builtin_admin_or_runtime_routes():
 def test_the_incident_api_is_registered_with_its_methods():
     assert {(r, frozenset(m)) for r, m, _ in http_routes().values()} >= {
         ("v1/admin/incidents", frozenset({"POST"})),
-        ("v1/admin/incidents", frozenset({"GET"})),
-        ("v1/admin/incidents/{id}", frozenset({"GET"})),
+        ("v1/admin/incidents", frozenset({"GET", "HEAD"})),
+        ("v1/admin/incidents/{id}", frozenset({"GET", "HEAD"})),
         ("v1/admin/incidents/{id}", frozenset({"PATCH"})),
-        ("v1/public/incidents", frozenset({"GET", "OPTIONS"})),
+        ("v1/public/incidents", frozenset({"GET", "HEAD", "OPTIONS"})),
     }
     # Admin routes check the bearer token in the app, so the host must not demand a function key as well.
     assert {level for route, _, level in http_routes().values() if "/admin/" in route} == {"anonymous"}
