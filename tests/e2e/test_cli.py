@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,27 +28,33 @@ def cli(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    (tmp_path / "host.json").write_text((ROOT / "host.json").read_text())
-    (tmp_path / "local.settings.json").write_text(json.dumps(
-        {"IsEncrypted": False, "Values": {"INCIDENTS_SQLITE_PATH": "data/log.sqlite3"}}))
-    process = subprocess.Popen([sys.executable, "-m", "incidents", "serve", "--port", "0"], cwd=tmp_path,
+@contextlib.contextmanager
+def serving(workdir: Path) -> Iterator[list[str]]:
+    """`python -m incidents serve --port 0` in `workdir`; yields its banner lines (up to "Status site:")."""
+    (workdir / "host.json").write_text((ROOT / "host.json").read_text())
+    process = subprocess.Popen([sys.executable, "-m", "incidents", "serve", "--port", "0"], cwd=workdir,
                                env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        url = key = None
-        for _ in range(50):  # the banner, among log lines
-            line = process.stdout.readline()
-            url = url or (m.group(1) if (m := re.search(r"on (http://\S+)/api", line)) else None)
-            key = key or (m.group(1) if (m := re.search(r"function key .*: (\S+)", line)) else None)
-            if url and key:
-                break
-        assert url and key, "serve did not print its URL and function key"
+        banner: list[str] = []  # among log lines
+        while not (banner and banner[-1].strip().startswith("Status site:")) and len(banner) < 50:
+            banner.append(process.stdout.readline())
         threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining: a full pipe blocks it
-        yield url, key, tmp_path
+        yield banner
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def found(pattern: str, lines: list[str]) -> str:
+    return next(m.group(1) for line in lines if (m := re.search(pattern, line)))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    (tmp_path / "local.settings.json").write_text(json.dumps(
+        {"IsEncrypted": False, "Values": {"INCIDENTS_SQLITE_PATH": "data/log.sqlite3"}}))
+    with serving(tmp_path) as banner:
+        yield found(r"on (http://\S+)/api", banner), found(r"function key .*: (\S+)", banner), tmp_path
 
 
 def test_serve_runs_the_registered_functions_with_local_defaults(served):

@@ -8,14 +8,13 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.test_cli import ROOT, environment
+from tests.e2e.test_cli import ROOT, environment, found, serving
 
 SECTIONS = ("## Try it", "## 21:43: an alert becomes an incident")
 
@@ -32,19 +31,8 @@ def newcomer(tmp_path: Path):
     """A fresh folder that looks like a clone after `make run`: the venv and the fixtures are the repository's."""
     for name in (".venv", "tests"):
         (tmp_path / name).symlink_to(ROOT / name)
-    (tmp_path / "host.json").write_text((ROOT / "host.json").read_text())
-    process = subprocess.Popen([sys.executable, "-m", "incidents", "serve", "--port", "0"], cwd=tmp_path,
-                               env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        banner = []
-        while not (banner and banner[-1].strip().startswith("Status site:")) and len(banner) < 50:
-            banner.append(process.stdout.readline())
-        port = next(m.group(1) for line in banner if (m := re.search(r"on http://127\.0\.0\.1:(\d+)/api", line)))
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining: a full pipe blocks it
-        yield tmp_path, port, banner
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving(tmp_path) as banner:
+        yield tmp_path, found(r"on http://127\.0\.0\.1:(\d+)/api", banner), banner
 
 
 def test_every_block_of_the_walkthrough_works_as_pasted(newcomer):

@@ -27,48 +27,40 @@ def bearer(token_factory, **overrides) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_factory(**claims)}"}
 
 
-def test_azure_monitors_token_is_accepted(api, store, token_factory):
-    response = api.post_alert(alert("metric-static", api.clock), headers=bearer(token_factory))
-    assert response.status_code == 202, response.text
-    assert len(store.find(IncidentQuery()).items) == 1
-
-
-@pytest.mark.parametrize(("overrides", "status", "words"), [
-    (None, 401, "Authorization header is missing"),
-    ({"appid": "00000000-0000-0000-0000-000000000000"}, 401, "client application"),
-    ({"audience": "api://something-else"}, 401, "audience"),
-    ({"roles": ["platform-admin"]}, 403, WEBHOOK_ROLE),
-])
-def test_anything_else_is_refused_and_writes_nothing(api, store, token_factory, overrides, status, words):
-    headers = {} if overrides is None else bearer(token_factory, **overrides)
-    assert_problem(api.post_alert(alert("metric-static", api.clock), headers=headers), status, words)
-    assert store.find(IncidentQuery()).items == []
-
-
-def test_the_function_key_is_still_required(api, token_factory):
-    response = api.post_alert(alert("metric-static", api.clock), key=None, headers=bearer(token_factory))
-    assert response.status_code == 401
-
-
 def post_secure(api, payload, headers=None):
     """What Azure Monitor does with a secure webhook receiver: no key in the URL, its Entra ID token in the header."""
     return requests.post(f"{api.url}/api/v1/alerts/azure-monitor/secure", json=payload, headers=headers or {},
                          timeout=30)
 
 
-def test_the_secure_route_takes_azure_monitors_token_without_a_key_in_the_url(api, store, token_factory):
-    response = post_secure(api, alert("metric-static", api.clock), bearer(token_factory))
+def post_with_key(api, payload, headers=None):
+    """The fallback route: the function key in the URL, and the token too once ALERTS_AAD_AUDIENCE is set."""
+    return api.post_alert(payload, headers=headers or {})
+
+
+ROUTES = pytest.mark.parametrize("post", [post_secure, post_with_key], ids=["secure", "key"])
+
+
+@ROUTES
+def test_azure_monitors_token_is_accepted(api, store, token_factory, post):
+    response = post(api, alert("metric-static", api.clock), bearer(token_factory))
     assert response.status_code == 202, response.text
     assert len(store.find(IncidentQuery()).items) == 1
 
 
+@ROUTES
 @pytest.mark.parametrize(("overrides", "status", "words"), [
     (None, 401, "Authorization header is missing"),
     ({"appid": "00000000-0000-0000-0000-000000000000"}, 401, "client application"),
     ({"audience": "api://something-else"}, 401, "audience"),
     ({"roles": ["platform-admin"]}, 403, WEBHOOK_ROLE),
 ])
-def test_the_secure_route_refuses_anything_but_that_token(api, store, token_factory, overrides, status, words):
+def test_anything_else_is_refused_and_writes_nothing(api, store, token_factory, post, overrides, status, words):
     headers = {} if overrides is None else bearer(token_factory, **overrides)
-    assert_problem(post_secure(api, alert("metric-static", api.clock), headers), status, words)
+    assert_problem(post(api, alert("metric-static", api.clock), headers), status, words)
     assert store.find(IncidentQuery()).items == []
+
+
+def test_the_function_key_is_still_required_on_the_key_route(api, token_factory):
+    response = api.post_alert(alert("metric-static", api.clock), key=None, headers=bearer(token_factory))
+    assert response.status_code == 401
