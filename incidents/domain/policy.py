@@ -1,7 +1,8 @@
 """The severity policy and alert-rule table, loaded from policy.toml and validated when loaded.
 
 Rules as data: the alert intake asks this module which severity, components and public words an alert gets; the
-tests check infrastructure/ and docs/ against the same table.
+escalation engine (escalation.py) who is paged, when and how; the tests check infrastructure/ and docs/ against the
+same table.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import functools
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .models import LOCALES, MESSAGE_MAX, TITLE_MAX, Severity
+from .oncall import LocalTime, RoleName, TimeZoneName, Weekday, local_instant, zone
 
 POLICY_FILE = Path(__file__).with_name("policy.toml")
 RUNBOOKS = "docs/engineering/operations/runbooks"
@@ -47,6 +51,78 @@ class Wording(_Frozen):
     message: Messages
 
 
+class Channel(StrEnum):
+    slack = "slack"
+    sms = "sms"
+    email = "email"
+
+
+class PagingLevel(_Frozen):
+    """Who is paged, how long after escalation starts without an acknowledgement, and by which channels."""
+
+    who: Literal["primary", "secondary"] | RoleName  # a layer of the rotation, or a named role of the roster
+    after_minutes: int = Field(ge=0)
+    channels: list[Channel] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _channels_once(self) -> PagingLevel:
+        if len(self.channels) != len(set(self.channels)):
+            raise ValueError("a channel is listed twice")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the handbook names who: Primary on-call, Engineering lead."""
+        if self.who in ("primary", "secondary"):
+            return f"{self.who.capitalize()} on-call"
+        return self.who.replace("-", " ").capitalize()
+
+
+class Paging(_Frozen):
+    """A severity's escalation as the code runs it. Levels count minutes from the start of the escalation."""
+
+    when: Literal["always", "working-hours"]
+    levels: list[PagingLevel] = Field(min_length=1)
+    repeat_every_minutes: int | None = Field(default=None, gt=0)  # the last level, until acknowledged
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> Paging:
+        minutes = [level.after_minutes for level in self.levels]
+        if minutes[0] != 0:
+            raise ValueError("the first level pages at once (after_minutes = 0)")
+        if any(b <= a for a, b in zip(minutes, minutes[1:], strict=False)):
+            raise ValueError("levels must page later and later (after_minutes increasing)")
+        return self
+
+
+class WorkingHours(_Frozen):
+    """When a severity that pages in working hours only may page."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: LocalTime
+    end: LocalTime
+    time_zone: TimeZoneName
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise ValueError("working hours must end after they start, on the same day")
+        return self
+
+    def next_open(self, at: datetime) -> datetime:
+        """`at` when it falls in working hours, else the next time they begin."""
+        local_day = at.astimezone(zone(self.time_zone)).date()
+        for offset in range(8):
+            day = local_day + timedelta(days=offset)
+            if day.weekday() not in {d.number for d in self.days}:
+                continue
+            opens = local_instant(day, self.start, self.time_zone)
+            closes = local_instant(day, self.end, self.time_zone)
+            if at < closes:
+                return max(at, opens)
+        raise AssertionError("unreachable: some day of any week is a working day")
+
+
 class SeverityLevel(_Frozen):
     name: str
     definition: str
@@ -55,7 +131,8 @@ class SeverityLevel(_Frozen):
     respond_within_minutes: int = Field(gt=0)
     first_public_update_minutes: int = Field(gt=0)
     update_every_minutes: int = Field(gt=0)
-    escalation: list[str] = Field(min_length=1)
+    escalation: list[str] = Field(min_length=1)  # the handbook's words; `paging` is what the code runs
+    paging: Paging
 
 
 class AlertRule(_Frozen):
@@ -78,10 +155,20 @@ class AlertRule(_Frozen):
         return f"{RUNBOOKS}/{self.key}.md"
 
 
+class PagingSnapshot(_Frozen):
+    """A severity's escalation as it stood when an incident's escalation started."""
+
+    policy_version: int
+    severity: Severity
+    paging: Paging
+    working_hours: WorkingHours
+
+
 class Policy(_Frozen):
     version: int = Field(ge=1)
     azure_severity_map: dict[AzureSeverity, Severity]
     severities: dict[Severity, SeverityLevel]
+    working_hours: WorkingHours
     default_wording: Wording
     rules: list[AlertRule]
 
@@ -118,6 +205,12 @@ class Policy(_Frozen):
 
     def wording_for(self, rule: AlertRule | None) -> Wording:
         return Wording(title=rule.title, message=rule.message) if rule else self.default_wording
+
+    def paging_snapshot(self, severity: Severity) -> PagingSnapshot:
+        """What is copied onto an incident when its escalation starts, so that editing the policy later never
+        changes a running escalation."""
+        return PagingSnapshot(policy_version=self.version, severity=severity,
+                              paging=self.severities[severity].paging, working_hours=self.working_hours)
 
 
 @functools.cache

@@ -124,6 +124,60 @@ def test_the_on_call_page_states_each_acknowledgement_target_and_what_follows():
     assert table[1:] == expected
 
 
+CHANNELS = {"slack": "Slack", "sms": "SMS", "email": "email"}
+
+
+def paging_rows(policy: Policy) -> list[list[str]]:
+    """The on-call page's paging table as the policy's data writes it."""
+    rows = []
+    for key, level in policy.severities.items():
+        paging = level.paging
+        for number, step in enumerate(paging.levels, start=1):
+            last = number == len(paging.levels) and paging.repeat_every_minutes
+            rows.append([key.value.capitalize(),
+                         "around the clock" if paging.when == "always" else "working hours only",
+                         str(number), step.label, duration(step.after_minutes) if step.after_minutes else "at once",
+                         ", ".join(CHANNELS[c] for c in step.channels),
+                         f"every {duration(paging.repeat_every_minutes)}" if last else ""])
+    return rows
+
+
+def test_the_on_call_page_states_the_paging_levels_of_the_policy():
+    table = table_after(ON_CALL.read_text(), "<!-- paging-levels")
+    assert table[0] == ["Severity", "Pages", "Level", "Who", "After", "By", "Repeated"]
+    assert table[1:] == paging_rows(load_policy())
+
+
+def test_a_paging_level_changed_in_the_policy_only_is_reported():
+    policy = load_policy()
+    sev1 = policy.severities["sev1"]
+    levels = [sev1.paging.levels[0], sev1.paging.levels[1].model_copy(update={"after_minutes": 10}),
+              sev1.paging.levels[2]]
+    drifted = policy.model_copy(update={"severities": {**policy.severities, "sev1": sev1.model_copy(
+        update={"paging": sev1.paging.model_copy(update={"levels": levels})})}})
+    assert table_after(ON_CALL.read_text(), "<!-- paging-levels")[1:] != paging_rows(drifted)
+
+
+@pytest.mark.parametrize("key", ["sev1", "sev2", "sev3"])
+def test_the_escalation_prose_says_what_the_paging_data_does(key):
+    """The severity matrix's words name each paging level's who and minute, in order."""
+    level = load_policy().severities[key]
+    for number, (step, words) in enumerate(zip(level.paging.levels, level.escalation, strict=False)):
+        assert words.startswith(step.label), (words, step.label)
+        if number:
+            assert f"after {duration(step.after_minutes)}" in words, words
+    if level.paging.when == "working-hours":
+        assert "during working hours" in level.escalation[0]
+
+
+def test_the_on_call_page_states_the_working_hours_of_the_policy():
+    hours = load_policy().working_hours
+    days = f"{hours.days[0].value.capitalize()} to {hours.days[-1].value.capitalize()}"
+    assert [d.number for d in hours.days] == list(range(hours.days[0].number, hours.days[-1].number + 1))
+    expected = f"Sev3 during working hours ({days}, {hours.start:%H:%M}-{hours.end:%H:%M} {hours.time_zone})"
+    assert expected in " ".join(ON_CALL.read_text().split())
+
+
 def test_the_on_call_page_says_what_acknowledged_means_and_holds_no_personal_data():
     text = ON_CALL.read_text()
     assert '## What "acknowledged" means' in text and "POST /api/v1/admin/incidents/{id}/confirm" in text

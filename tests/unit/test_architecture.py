@@ -30,6 +30,7 @@ LAYERS: dict[str, set[str]] = {
     "http": {"domain", "settings"},
     "api": {"domain"},
     "alerts": {"domain"},
+    "oncall": {"domain"},
     "bootstrap": {"settings", "domain", "stores", "notify", "http", "alerts", "site"},
     "localhost": set(),
     "__main__": {"settings", "bootstrap", "http", "localhost", "domain"},  # domain: store errors, one-line messages
