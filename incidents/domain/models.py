@@ -120,10 +120,16 @@ def _english_required(value: dict[str, str]) -> dict[str, str]:
     return {locale: value[locale] for locale in LOCALES if locale in value}
 
 
+# Unicode's control characters (category Cc): C0, DEL and C1; new lines and tabs are allowed in multi-line text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _visible(multiline: bool):
+    control = _CONTROL_BUT_LINES if multiline else _CONTROL
+
     def check(text: str) -> str:
-        allowed = "\n\t" if multiline else ""
-        if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+        if control.search(text):  # a regular expression: every stored text is checked again on each read
             but = " other than new lines and tabs" if multiline else " (new lines included)"
             raise ValueError(f"must not contain control characters{but}")
         if not any(unicodedata.category(c)[0] in "LNPS" for c in text):
