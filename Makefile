@@ -18,11 +18,13 @@ PORT ?= 7071
 run: $(BIN)/.installed
 	$(BIN)/python -m incidents serve --port $(PORT)
 
-# Debian packages the tests use: Chromium for the browser test (a downloaded browser build cannot be had here) and
-# shellcheck for the deploy scripts. Installed when missing; CI runs as root.
-DEBIAN_PACKAGES := chromium chromium-driver shellcheck
+# Debian packages the tests use: Chromium for the browser test (a downloaded browser build cannot be had here),
+# shellcheck for the deploy scripts and a Java runtime for the Nu HTML Checker (npm vnu-jar). Installed when missing;
+# CI runs as root.
+DEBIAN_PACKAGES := chromium chromium-driver shellcheck default-jre-headless
 system-packages:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v shellcheck >/dev/null; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v shellcheck >/dev/null \
+	    || ! command -v java >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES); \
 	  else \
@@ -30,7 +32,7 @@ system-packages:
 	  fi; \
 	fi
 
-test: $(BIN)/.installed node_modules/.installed system-packages
+test: system-packages $(BIN)/.installed node_modules/.installed  # Java first: vnu-jar's npm postinstall looks for it
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed node_modules/.installed

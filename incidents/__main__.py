@@ -63,9 +63,11 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     said = prepare_local_environment()
-    if args.port and not os.environ.get("INCIDENTS_PUBLIC_BASE_URL"):  # links in Slack point at this local host
+    if args.port:  # links (Slack, hreflang, the feeds' self) point at this local host unless configured
         local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-        os.environ["INCIDENTS_PUBLIC_BASE_URL"] = f"http://{local}:{args.port}"
+        os.environ.setdefault("INCIDENTS_PUBLIC_BASE_URL", f"http://{local}:{args.port}")
+        if os.environ.get("SITE_SINK", "directory") == "directory":
+            os.environ.setdefault("SITE_BASE_URL", f"http://{local}:{args.port}")
     settings = _settings_or_say_why("Cannot start")
     if settings is None:
         return 2

@@ -106,6 +106,9 @@ class Settings(BaseModel):
                              "when SITE_SINK=blob")
         if self.site_storage_account_url and not self.site_storage_account_url.startswith(("https://", "http://")):
             raise ValueError("SITE_STORAGE_ACCOUNT_URL must be a URL such as https://<account>.blob.core.windows.net")
+        if self.site_sink == "blob" and not self.site_base_url:  # hreflang, feed and API links must be absolute
+            raise ValueError("SITE_BASE_URL is required when SITE_SINK=blob: the address visitors use, e.g. "
+                             "https://<account>.<zone>.web.core.windows.net or your custom domain")
         fields = self.site_publish_schedule.split()
         if len(fields) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields):
             raise ValueError("SITE_PUBLISH_SCHEDULE must be NCRONTAB with 6 fields, seconds first: "

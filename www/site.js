@@ -99,7 +99,9 @@
       field(doc, "recent-empty").hidden = data.recent.length > 0;
     }
     if (checked) {
-      setTime(field(checked, "generated"), {iso: data.generated_at, label: data.generated_at});
+      var at = doc.createElement("time");  // made here: the published page has no time to put in it
+      setTime(at, {iso: data.generated_at, label: data.generated_at});
+      field(checked, "generated").replaceChildren(at);
       checked.hidden = false;
     }
   }

@@ -1,29 +1,38 @@
-"""The site's machine-readable outputs, from the view model: status/{locale}.json, the Atom feed's context, and the
-Atlassian Statuspage-compatible api/v2 documents, so that existing widgets and clients read us unchanged.
+"""The site's machine-readable outputs, from the view model: status/{locale}.json, status/uptime.json, the Atom feed's
+context, and the Atlassian Statuspage-compatible api/v2 documents, so that existing widgets and clients read us
+unchanged.
 
 Statuspage mappings (docs/status-site.md): severity -> impact sev3 minor, sev2 major, sev1 critical; overall status
--> indicator operational none, degraded_performance minor, partial_outage major, major_outage critical. Component
-statuses and incident statuses already use Statuspage's values. Statuspage content is English.
+-> indicator operational none, degraded_performance minor, partial_outage major, major_outage critical, described by
+scope as the banner is (DESCRIPTION). Component statuses and incident statuses already use Statuspage's values.
+Statuspage content is English.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import asdict
 from typing import Any
 
-from .view import ComponentView, IncidentView, SiteView
+from .uptime import DOWNTIME_WEIGHT, UPTIME_DAYS
+from .view import ComponentView, IncidentView, SiteView, component_id
 
 SCHEMA_VERSION = 1
+UPTIME_PATH = "status/uptime.json"  # next to status/<locale>.json: numbers only, the same for every locale
 PAGE_ID, PAGE_NAME = "petanque-life", "Petanque Life"
 MAX_INCIDENTS = 50  # incidents.json: the 50 most recent, as Statuspage serves it
 IMPACT = {"sev3": "minor", "sev2": "major", "sev1": "critical"}
-INDICATOR = {
-    "operational": ("none", "All Systems Operational"),
-    "degraded_performance": ("minor", "Minor Service Outage"),
-    "partial_outage": ("major", "Partial System Outage"),
-    "major_outage": ("critical", "Major Service Outage"),
+INDICATOR = {"operational": "none", "degraded_performance": "minor", "partial_outage": "major",
+             "major_outage": "critical"}
+# (overall status, only some components at it) -> status.description, in Statuspage's words
+DESCRIPTION = {
+    ("operational", False): "All Systems Operational",
+    ("degraded_performance", True): "Partially Degraded Service",
+    ("degraded_performance", False): "Degraded System Service",
+    ("partial_outage", True): "Minor Service Outage",
+    ("partial_outage", False): "Partial System Outage",
+    ("major_outage", True): "Partial System Outage",
+    ("major_outage", False): "Major Service Outage",
 }
 # An entry that only changed the status or severity has no words of its own; Statuspage bodies are never empty.
 DEFAULT_BODY = {
@@ -53,12 +62,37 @@ class Urls:
 
 
 def status_document(view: SiteView) -> dict[str, Any]:
-    """status/{locale}.json, which the page's script refreshes from: the view model itself, minus the 90 days."""
+    """status/{locale}.json, which the page's script refreshes from: the view model itself, minus the 90 days of
+    incidents, plus each component's uptime over them (uptime.json without the days, to keep this file light)."""
     return {
         "schema_version": SCHEMA_VERSION, "locale": view.locale, "generated_at": view.generated_at.iso,
         "updated_at": view.updated_at.iso if view.updated_at else None, "overall": asdict(view.overall),
         "components": [asdict(c) for c in view.components],
         "active": [asdict(i) for i in view.active], "recent": [asdict(i) for i in view.recent],
+        "uptime": _uptime(view, days=False),
+    }
+
+
+def uptime_document(view: SiteView) -> dict[str, Any]:
+    """status/uptime.json: each component's minutes per status per UTC day and its uptime over the period. No render
+    time in it, so that it changes only when the numbers do."""
+    return {"schema_version": SCHEMA_VERSION, **_uptime(view, days=True)}
+
+
+def _uptime(view: SiteView, *, days: bool) -> dict[str, Any]:
+    first, last = view.uptime_period
+    components = []
+    for u in view.uptime:
+        component = {"id": component_id(u.name), "name": u.name, "uptime_percentage": float(u.numbers.percentage),
+                     "minutes": u.numbers.minutes}
+        if days:  # only the days with any minutes: the others had none
+            component["days"] = [{"date": d.date.isoformat(), "minutes": d.minutes} for d in u.numbers.days
+                                 if d.minutes]
+        components.append(component)
+    return {
+        "period": {"first_day": first.isoformat(), "last_day": last.isoformat(), "days": UPTIME_DAYS},
+        "weights": {status: float(weight) for status, weight in DOWNTIME_WEIGHT.items()},
+        "components": components,
     }
 
 
@@ -73,19 +107,21 @@ def feed_context(view: SiteView, base_url: str) -> dict[str, Any]:
     history = urls.absolute(page_path(locale, "history.html"))
     return {
         "view": view, "id": _urn(f"feed/{locale}"), "updated": (view.updated_at or view.generated_at).iso,
-        "self_href": urls.absolute(f"feed/{locale}.atom"), "alternate": urls.absolute(page_path(locale, "index.html")),
+        # rel="self" names the feed's own address: left out when it is not known (no base_url, a local preview)
+        "self_href": urls.absolute(f"feed/{locale}.atom") if urls.base else None,
+        "alternate": urls.absolute(page_path(locale, "index.html")),
         "entries": [(_urn(f"{locale}/{i.id}"), f"{history}#{i.id}", i)
                     for m in view.history for i in m.incidents][:MAX_INCIDENTS],  # feed readers want the latest
     }
 
 
 def statuspage_documents(view: SiteView, base_url: str) -> dict[str, dict[str, Any]]:
-    """api/v2/{summary,status,incidents,incidents/unresolved}.json from the English view."""
+    """api/v2/{summary,status,components,incidents,incidents/unresolved}.json from the English view."""
     base = base_url.rstrip("/")
     updated = (view.updated_at or view.generated_at).iso
     page = {"id": PAGE_ID, "name": PAGE_NAME, "url": f"{base}/", "time_zone": "Etc/UTC", "updated_at": updated}
-    indicator, description = INDICATOR[view.overall.code]
-    status = {"indicator": indicator, "description": description}
+    status = {"indicator": INDICATOR[view.overall.code],
+              "description": DESCRIPTION[view.overall.code, view.partial]}
     everything = [i for month in view.history for i in month.incidents]
     components = [_component(c, n, everything, updated) for n, c in enumerate(view.components)]
     by_name = {c["name"]: c for c in components}
@@ -94,6 +130,7 @@ def statuspage_documents(view: SiteView, base_url: str) -> dict[str, dict[str, A
         "api/v2/summary.json": {"page": page, "components": components, "incidents": unresolved,
                                 "scheduled_maintenances": [], "status": status},
         "api/v2/status.json": {"page": page, "status": status},
+        "api/v2/components.json": {"page": page, "components": components},
         "api/v2/incidents.json": {"page": page,
                                   "incidents": [_incident(i, by_name, base) for i in everything[:MAX_INCIDENTS]]},
         "api/v2/incidents/unresolved.json": {"page": page, "incidents": unresolved},
@@ -104,7 +141,7 @@ def _component(c: ComponentView, position: int, incidents: list[IncidentView], p
     touched = [i.updated.iso for i in incidents if c.name in (t.value for t in i.components)]
     updated = max(touched, default=page_updated)
     return {
-        "id": hashlib.sha256(c.name.encode()).hexdigest()[:12], "name": c.name, "status": c.status.code,
+        "id": component_id(c.name), "name": c.name, "status": c.status.code,
         "created_at": updated, "updated_at": updated, "position": position + 1, "description": None,
         "showcase": False, "start_date": None, "group_id": None, "page_id": PAGE_ID, "group": False,
         "only_show_if_degraded": False,

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from ..domain.models import LOCALES, Incident
 from ..domain.policy import Policy, load_policy
-from .feeds import Urls, feed_context, page_path, status_document, statuspage_documents
+from .feeds import UPTIME_PATH, Urls, feed_context, page_path, status_document, statuspage_documents, uptime_document
 from .sink import SiteFile
 from .view import (
     FRONT_DAYS,
@@ -31,6 +31,7 @@ from .view import (
     UpdateView,
     When,
     build_view,
+    public_only,
     translations,
 )
 
@@ -72,12 +73,12 @@ def _page_context(view: SiteView, page: str, base_url: str, assets: dict[str, Si
         "languages": [Link(lang, LANGUAGE_NAMES[lang], urls.rel(page_path(lang, page)), lang == locale)
                       for lang in LOCALES],
         "alternates": [Link(lang, LANGUAGE_NAMES[lang], urls.absolute(page_path(lang, page))) for lang in LOCALES]
-        + [Link("x-default", "", urls.absolute(page))],
+        + [Link("x-default", "", urls.absolute(page))] if base_url else [],  # hreflang URLs must be absolute
         "blank": _BLANK, "blank_component": ComponentView("", Text(""), Label("operational", "")),
     }
 
 
-_NEVER = When("", "")
+_NEVER = When("1970-01-01T00:00:00.000Z", "")  # the card template's placeholder: the script sets every time
 _BLANK = IncidentView("", Text(""), Text(""), Label("sev3", ""), Label("investigating", ""), (), _NEVER, _NEVER, None,
                       (UpdateView("", _NEVER, Label("investigating", ""), None),))  # the script's card template
 
@@ -116,8 +117,9 @@ def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | No
     assets = fingerprinted_assets()
     data: list[SiteFile] = []
     pages: list[SiteFile] = []
+    public = public_only(incidents)
     for locale in LOCALES:
-        view = build_view(incidents, locale=locale, now=now, policy=policy)
+        view = build_view(public, locale=locale, now=now, policy=policy)
         env = environment(locale)
         data.append(SiteFile(f"status/{locale}.json", _json(status_document(view)), JSON, SHORT_CACHE, "data"))
         feed = env.get_template("feed.atom").render(feed_context(view, base_url))
@@ -125,6 +127,7 @@ def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | No
         if locale == "en":
             for path, document in statuspage_documents(view, base_url).items():
                 data.append(SiteFile(path, _json(document), JSON, SHORT_CACHE, "data"))
+            data.append(SiteFile(UPTIME_PATH, _json(uptime_document(view)), JSON, SHORT_CACHE, "data"))
         for page in PAGES:
             html = env.get_template(page).render(_page_context(view, page, base_url, assets))
             pages.append(SiteFile(page_path(locale, page), html.encode(), HTML, SHORT_CACHE, "page"))

@@ -2,27 +2,49 @@
 
 The overall status and each component's status is the worst open severity among the published incidents that
 concern it: none -> operational, sev3 -> degraded_performance, sev2 -> partial_outage, sev1 -> major_outage
-(docs/status-site.md). Time windows, language fallbacks and date labels are decided here too; render.py and the
-templates only render, and feeds.py reshapes the same view for machines.
+(docs/status-site.md). An incident that names no component concerns every component (`concerns`), for the statuses
+as for the uptime. The banner's words also say whether that worst status is platform-wide or hits only some
+components, as Statuspage words its page status ("Partial system outage" for one component down). Each component's
+90-day uptime comes from uptime.py, its words from here. Time windows, language fallbacks and date labels are
+decided here too; render.py and the templates only render, and feeds.py reshapes the same view for machines.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import gettext
+import hashlib
 import io
 import re
+import struct
 import tomllib
+import zlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date, format_time, get_datetime_format, get_time_format
+from babel import Locale
+from babel.dates import format_date, format_interval, format_time, get_datetime_format, get_time_format
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_percent
+from babel.units import format_unit
 
 from ..domain.models import Incident, PublicIncident, Severity, State, Status, format_utc
 from ..domain.policy import Policy, load_policy
+from .uptime import (
+    UPTIME_DAYS,
+    WORST_FIRST,
+    ComponentUptime,
+    Day,
+    Span,
+    component_uptimes,
+    period_start,
+    severity_timeline,
+)
 
 CATALOGS = Path(__file__).resolve().parents[2] / "locale"
 FRONT_DAYS, HISTORY_DAYS = 30, 90
@@ -42,7 +64,15 @@ OVERALL_LABELS = {
     "operational": N_("All systems operational"), "degraded_performance": N_("Degraded performance"),
     "partial_outage": N_("Partial outage"), "major_outage": N_("Major outage"),
 }
+# When only some components are at the worst open status (see SiteView.partial).
+PARTIAL_LABELS = {
+    "degraded_performance": N_("Partially degraded service"), "partial_outage": N_("Minor service outage"),
+    "major_outage": N_("Partial system outage"),
+}
 CONDITION_LABELS = {**OVERALL_LABELS, "operational": N_("Operational")}
+# The uptime bars' colours: those of the statuses in www/site.css (.s-*), which tests/unit/test_site.py holds equal.
+BAR_COLOURS = {"operational": "#116329", "degraded_performance": "#7d4e00", "partial_outage": "#a33d00",
+               "major_outage": "#b42318"}
 STATUS_LABELS = {
     Status.investigating: N_("Investigating"), Status.identified: N_("Identified"),
     Status.monitoring: N_("Monitoring"), Status.resolved: N_("Resolved"),
@@ -97,6 +127,18 @@ class ComponentView:
 
 
 @dataclass(frozen=True)
+class UptimeView:
+    name: str  # English, as incidents name it
+    display: Text
+    anchor: str  # the id of its day-by-day record on the history page
+    percentage: str  # "99,98 % de disponibilité"
+    bars: str  # the row of daily bars, oldest first, as a data: URI (bars_image)
+    record: tuple[str, ...]  # the days with downtime, oldest first, alike days in a row as one line
+    quiet: str  # what the other days had: nothing
+    numbers: ComponentUptime
+
+
+@dataclass(frozen=True)
 class MonthView:
     label: str
     incidents: tuple[IncidentView, ...]
@@ -107,15 +149,44 @@ class SiteView:
     locale: str
     generated_at: When
     updated_at: When | None  # the latest public change; None when nothing happened in the last 90 days
-    overall: Label
+    overall: Label  # code: the worst open status; label: its words, by scope (partial)
+    partial: bool  # only some components are at the worst open status
     components: tuple[ComponentView, ...]
     active: tuple[IncidentView, ...]  # worst first
     recent: tuple[IncidentView, ...]  # resolved within FRONT_DAYS, newest first, without their timelines
     history: tuple[MonthView, ...]  # everything within HISTORY_DAYS, by month of start, newest first
+    uptime: tuple[UptimeView, ...]  # per component, in the components' order
+    uptime_period: tuple[date, date]  # its first and last UTC day (today)
+    uptime_days: int = UPTIME_DAYS
 
 
 def platform_components(policy: Policy) -> list[str]:
     return list(dict.fromkeys(name for rule in policy.rules for name in rule.components))
+
+
+def bars_image(statuses: list[str]) -> str:
+    """One pixel per day in the colour of its status (BAR_COLOURS), as a PNG data: URI that the page stretches into
+    a row of bars (site.css draws the gaps). About 250 bytes however busy the quarter was, where an element per day
+    or per run of days would take the front page past its 30 KB on a busy quarter; and no request."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    palette = list(BAR_COLOURS)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", len(statuses), 1, 8, 3, 0, 0, 0))
+           + chunk(b"PLTE", b"".join(bytes.fromhex(BAR_COLOURS[s][1:]) for s in palette))
+           + chunk(b"IDAT", zlib.compress(bytes([0, *(palette.index(s) for s in statuses)]), 9))
+           + chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def component_id(name: str) -> str:
+    """Stable and safe in a URL fragment: the Statuspage API's component id, and the uptime record's anchor."""
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+def concerns(incident: PublicIncident, component: str) -> bool:
+    """The one rule: an incident that names no component concerns the whole platform, so every component."""
+    return not incident.components or component in incident.components
 
 
 def extract_policy(fileobj, keywords, comment_tags, options):
@@ -147,6 +218,9 @@ class _Words:
 
     def __init__(self, locale: str, policy: Policy) -> None:
         self.locale, self.policy, self._ = locale, policy, translations(locale).gettext
+        self.babel = Locale.parse(locale)  # parsed once: Babel parses a locale name on every call otherwise
+        self.time_pattern = get_time_format("short", self.babel).pattern
+        self.datetime_format = get_datetime_format("medium", locale=self.babel)
         self.known = set(platform_components(policy))
 
     def text(self, texts: dict[str, str]) -> Text:
@@ -161,13 +235,46 @@ class _Words:
 
     def when(self, at: datetime) -> When:
         at = at.astimezone(timezone.utc)
-        time = format_time(at, get_time_format("short", self.locale).pattern, locale=self.locale) + " UTC"
-        date = format_date(at, "medium", locale=self.locale)
-        return When(format_utc(at), get_datetime_format("medium", locale=self.locale).format(time, date))
+        time = format_time(at, self.time_pattern, locale=self.babel) + " UTC"
+        date = format_date(at, "medium", locale=self.babel)
+        return When(format_utc(at), self.datetime_format.format(time, date))
 
     def month(self, at: datetime) -> str:
-        label = format_date(at.astimezone(timezone.utc), "LLLL y", locale=self.locale)
+        label = format_date(at.astimezone(timezone.utc), "LLLL y", locale=self.babel)
         return label[:1].upper() + label[1:]
+
+    def percentage(self, value: Decimal) -> str:
+        pattern = self.babel.percent_formats[None].pattern.replace("0", "0.00", 1)  # 99.98 %
+        return self._("%(percentage)s uptime") % {"percentage": format_percent(value / 100, pattern,
+                                                                               locale=self.babel)}
+
+    def duration(self, minutes: int) -> str:
+        return _duration(minutes, self.locale)
+
+    def day_line(self, first: date, last: date, minutes: dict[str, int]) -> str:
+        what = format_list([self._("%(status)s for %(duration)s") % {
+            "status": self._(CONDITION_LABELS[s]), "duration": self.duration(minutes[s])}
+            for s in WORST_FIRST if minutes.get(s)], locale=self.babel)
+        if first == last:
+            return self._("%(date)s: %(what)s") % {"date": format_date(first, "medium", locale=self.babel),
+                                                   "what": what}
+        dates = format_interval(first, last, "yMMMd", locale=self.babel)
+        return self._("%(dates)s, each day: %(what)s") % {"dates": dates, "what": what}
+
+    def uptime(self, numbers: ComponentUptime) -> UptimeView:
+        alike: list[list[Day]] = []  # consecutive days with the same minutes
+        for day in numbers.days:
+            if alike and alike[-1][-1].minutes == day.minutes:
+                alike[-1].append(day)
+            else:
+                alike.append([day])
+        record = tuple(self.day_line(run[0].date, run[-1].date, run[0].minutes) for run in alike if run[0].minutes)
+        quiet = (self._("No downtime on the other days.") if record else
+                 self._("No downtime in the last %(days)s days.") % {"days": UPTIME_DAYS})
+        name = numbers.component
+        bars = bars_image([d.worst for d in numbers.days])
+        return UptimeView(_clean(name), self.component(name), f"uptime-{component_id(name)}",
+                          self.percentage(numbers.percentage), bars, record, quiet, numbers)
 
     def incident(self, i: PublicIncident) -> IncidentView:
         latest = max((u.at for u in i.updates), default=i.updated_at)
@@ -183,6 +290,14 @@ class _Words:
         )
 
 
+@functools.lru_cache(maxsize=8192)
+def _duration(minutes: int, locale: str) -> str:
+    """"1 hr 5 min": Babel's unit formatting is slow, and the uptime record repeats the same few durations."""
+    hours, minutes = divmod(minutes, 60)
+    return " ".join(format_unit(n, unit, length="short", locale=locale)
+                    for n, unit in ((hours, "duration-hour"), (minutes, "duration-minute")) if n)
+
+
 def _within(incident: PublicIncident, since: datetime) -> bool:
     return incident.status is not Status.resolved or (incident.resolved_at or incident.updated_at) >= since
 
@@ -191,10 +306,17 @@ def _worst(severities: list[Severity]) -> str:
     return CONDITION_OF[min(severities, key=list(Severity).index)] if severities else "operational"
 
 
-def build_view(incidents: list[Incident], *, locale: str, now: datetime, policy: Policy | None = None) -> SiteView:
+def public_only(incidents: list[Incident | PublicIncident]) -> list[PublicIncident]:
+    """What the public may see of the published incidents (done once for all the locales of a render)."""
+    return [i if isinstance(i, PublicIncident) else PublicIncident.of(i) for i in incidents
+            if isinstance(i, PublicIncident) or i.state is State.published]
+
+
+def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: datetime,
+               policy: Policy | None = None) -> SiteView:
     policy = policy or load_policy()
     words = _Words(locale, policy)
-    public = [PublicIncident.of(i) for i in incidents if i.state is State.published]
+    public = public_only(incidents)
     shown = sorted((i for i in public if _within(i, now - timedelta(days=HISTORY_DAYS))),
                    key=lambda i: i.started_at, reverse=True)
     shown = [i for n, i in enumerate(shown) if n < HISTORY_MAX or i.status is not Status.resolved]
@@ -202,10 +324,15 @@ def build_view(incidents: list[Incident], *, locale: str, now: datetime, policy:
     names = dict.fromkeys([*platform_components(policy), *(name for i in shown for name in i.components)])
     components = []
     for name in names:
-        condition = _worst([i.severity for i in open_ if name in i.components])
+        condition = _worst([i.severity for i in open_ if concerns(i, name)])
         components.append(ComponentView(_clean(name), words.component(name),
                                         Label(condition, words._(CONDITION_LABELS[condition]))))
     overall = _worst([i.severity for i in open_])
+    partial = any(c.status.code != overall for c in components)  # with no open incident, none differs
+    spans = [Span(name, start, end, CONDITION_OF[severity]) for i in public
+             for start, end, severity in severity_timeline(i, now) for name in names if concerns(i, name)]
+    uptimes = component_uptimes(names, spans, now=now)
+    labels = PARTIAL_LABELS if partial else OVERALL_LABELS
     views = {i.id: words.incident(i) for i in shown}
     months: dict[str, list[IncidentView]] = {}
     for i in shown:
@@ -214,11 +341,13 @@ def build_view(incidents: list[Incident], *, locale: str, now: datetime, policy:
     return SiteView(
         locale=locale, generated_at=words.when(now),
         updated_at=latest.updated if latest else None,
-        overall=Label(overall, words._(OVERALL_LABELS[overall])), components=tuple(components),
+        overall=Label(overall, words._(labels[overall])), partial=partial, components=tuple(components),
         active=tuple(views[i.id] for i in sorted(open_, key=lambda i: list(Severity).index(i.severity))),
         recent=tuple(replace(views[i.id], updates=()) for i in shown  # the front page keeps past incidents short
                      if i.status is Status.resolved and _within(i, now - timedelta(days=FRONT_DAYS)))[:RECENT_MAX],
         history=tuple(MonthView(label, tuple(items)) for label, items in months.items()),
+        uptime=tuple(words.uptime(u) for u in uptimes),
+        uptime_period=(period_start(now).date(), now.astimezone(timezone.utc).date()),
     )
 
 

@@ -15,7 +15,7 @@ from incidents.site.view import translations
 
 LOCALES = ["fr", "es", "sv"]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-SAME_IN_TRANSLATION = {("sv", "Status:")}  # words that really are the same
+SAME_IN_TRANSLATION = {("sv", "Status:"), ("es", "%(date)s: %(what)s"), ("sv", "%(date)s: %(what)s")}  # really the same
 
 
 def extracted() -> set[str]:

@@ -12,7 +12,7 @@ from incidents.domain.models import Dismissal, IncidentChange, NewIncident
 from incidents.domain.policy import load_policy
 from incidents.domain.workflow import apply_change, dismiss, open_incident
 from incidents.site.render import WWW, render_site
-from incidents.site.view import build_view, platform_components
+from incidents.site.view import build_view, platform_components, translations
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
 BASE = "https://status.petanque.example"
@@ -79,19 +79,50 @@ def test_the_operational_banner_in_each_language(locale, label):
     assert build_view([], locale=locale, now=NOW).overall.label == label
 
 
+EVERY_COMPONENT = platform_components(load_policy())
+
+
+@pytest.mark.parametrize(("severity", "components", "code", "label"), [
+    ("sev1", ["Payments"], "major_outage", "Partial system outage"),  # one Sev1 on one component of five
+    ("sev1", EVERY_COMPONENT, "major_outage", "Major outage"),
+    ("sev1", [], "major_outage", "Major outage"),  # an incident naming no component: the whole platform
+    ("sev2", ["Payments", "Website"], "partial_outage", "Minor service outage"),
+    ("sev2", EVERY_COMPONENT, "partial_outage", "Partial outage"),
+    ("sev3", ["Website"], "degraded_performance", "Partially degraded service"),
+    ("sev3", [], "degraded_performance", "Degraded performance"),
+])
+def test_the_banner_takes_the_worst_status_and_words_how_much_of_the_platform_it_hits(severity, components, code,
+                                                                                     label):
+    incidents = [make(severity=severity, components=components), make("inc-minor", severity="sev3",
+                                                                      components=["Payments"])]
+    assert len(EVERY_COMPONENT) == 5
+    view = build_view(incidents, locale="en", now=NOW)
+    assert (view.overall.code, view.overall.label) == (code, label)
+    for locale in ("fr", "es", "sv"):  # the same words in every language, translated
+        translated = build_view(incidents, locale=locale, now=NOW).overall
+        assert translated.code == code and translated.label not in ("", label), locale
+        assert translated.label == translations(locale).gettext(label)
+
+
+def test_a_lesser_incident_on_the_other_components_keeps_the_worst_partial():
+    incidents = [make("inc-1", severity="sev1", components=["Payments"]),
+                 make("inc-2", severity="sev3", components=[])]
+    assert build_view(incidents, locale="en", now=NOW).overall.label == "Partial system outage"
+
+
 COMPONENTS = [
     # (incidents as (severity, components, resolved?), expected statuses of named components)
     ([], {"Payments": "operational", "Website": "operational"}),
     ([("sev2", ["Payments"], False)], {"Payments": "partial_outage", "Website": "operational"}),
     ([("sev3", ["Website"], False), ("sev1", ["Website"], False)], {"Website": "major_outage"}),
     ([("sev1", ["Website"], True), ("sev3", ["Website"], False)], {"Website": "degraded_performance"}),
-    ([("sev1", [], False)], {"Website": "operational", "Payments": "operational"}),
+    ([("sev1", [], False)], {"Website": "major_outage", "Payments": "major_outage"}),  # names none: every one
     ([("sev2", ["Club reports"], False)], {"Club reports": "partial_outage", "Payments": "operational"}),
 ]
 
 
 @pytest.mark.parametrize(("specs", "expected"), COMPONENTS)
-def test_each_component_shows_the_worst_open_severity_among_incidents_that_name_it(specs, expected):
+def test_each_component_shows_the_worst_open_severity_among_incidents_that_concern_it(specs, expected):
     incidents = [make(f"inc-{n}", severity=s, components=c, resolved=NOW - timedelta(minutes=1) if r else None)
                  for n, (s, c, r) in enumerate(specs)]
     statuses = {c.name: c.status.code for c in build_view(incidents, locale="en", now=NOW).components}
@@ -212,6 +243,24 @@ def test_the_language_switcher_and_hreflang_alternates_cover_all_four_locales():
                         ("es", "../es/index.html", "page"), ("sv", "../sv/index.html", None)]
 
 
+def test_without_a_base_url_there_are_no_hreflang_alternates_rather_than_relative_ones():
+    files = {f.path: f for f in render_site([], now=NOW, base_url="")}
+    for path in PAGES:
+        assert not [a for t, a in Tags(page(files, path)).tags if t == "link" and "hreflang" in a], path
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "es", "sv"])
+def test_every_page_has_a_meta_description_in_its_language(locale):
+    files = site([])
+    expected = translations(locale).gettext(
+        "The current status of Petanque Life and every incident of the last %(days)s days.") % {"days": 90}
+    for path in ("index.html", "history.html"):
+        path = path if locale == "en" else f"{locale}/{path}"
+        descriptions = [a["content"] for t, a in Tags(page(files, path)).tags
+                        if t == "meta" and a.get("name") == "description"]
+        assert descriptions == [expected] and "Petanque Life" in expected, path
+
+
 def test_every_link_and_asset_reference_resolves_to_a_published_file():
     files = site([make()])
     for path in PAGES:
@@ -219,7 +268,7 @@ def test_every_link_and_asset_reference_resolves_to_a_published_file():
             target = attrs.get("href") or attrs.get("src") or attrs.get("data-status")
             if tag == "html":
                 target = attrs["data-status"]
-            if not target or target.startswith(("#", BASE)):
+            if not target or target.startswith(("#", BASE, "data:image/png;base64,")):  # data: the uptime bars
                 continue
             resolved = normpath(f"{dirname(path)}/{target.split('#')[0]}".lstrip("/"))
             assert resolved in files, (path, target)
@@ -257,7 +306,8 @@ def test_each_file_has_its_kind_content_type_and_a_short_cache():
 
 
 def test_a_render_a_minute_later_changes_only_the_status_json():
-    incidents = [make(severity="sev2")]
+    # With no incident open: an open one's uptime minutes grow with the clock (test_site_uptime.py).
+    incidents = [make(severity="sev2", resolved=NOW - timedelta(minutes=5))]
     before, after = site(incidents), site(incidents, now=NOW + timedelta(minutes=1))
     changed = sorted(p for p in before if before[p].content != after[p].content)
     assert changed == ["status/en.json", "status/es.json", "status/fr.json", "status/sv.json"]
@@ -267,7 +317,7 @@ def test_the_status_json_is_what_the_script_needs():
     files = site([make(severity="sev2", components=["Payments"])])
     doc = json.loads(files["status/fr.json"].content)
     assert doc["schema_version"] == 1 and doc["locale"] == "fr" and doc["generated_at"] == "2026-11-26T21:43:00.000Z"
-    assert doc["overall"] == {"code": "partial_outage", "label": "Panne partielle"}
+    assert doc["overall"] == {"code": "partial_outage", "label": "Panne mineure"}  # on one component of five
     payments = next(c for c in doc["components"] if c["name"] == "Payments")
     assert payments == {"name": "Payments", "display": {"value": "Paiements", "lang": None},
                         "status": {"code": "partial_outage", "label": "Panne partielle"}}

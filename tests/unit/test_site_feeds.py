@@ -51,7 +51,8 @@ SCENARIOS = {
               make("inc-done", steps=LIFECYCLE, opened=NOW - timedelta(days=40))],
 }
 ENDPOINTS = [("api/v2/summary.json", "summary"), ("api/v2/status.json", "status"),
-             ("api/v2/incidents.json", "incidents"), ("api/v2/incidents/unresolved.json", "incidents")]
+             ("api/v2/components.json", "components"), ("api/v2/incidents.json", "incidents"),
+             ("api/v2/incidents/unresolved.json", "incidents")]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -69,16 +70,32 @@ def test_the_schema_rejects_what_statuspage_clients_would_not_understand():
     assert len(list(validator("summary").iter_errors(document))) == 2
 
 
-@pytest.mark.parametrize(("severities", "indicator", "description"), [
-    ([], "none", "All Systems Operational"),
-    (["sev3"], "minor", "Minor Service Outage"),
-    (["sev2", "sev3"], "major", "Partial System Outage"),
-    (["sev1", "sev3"], "critical", "Major Service Outage"),
+EVERY_COMPONENT = ("Payments", "Tournaments & results", "Website", "Mobile app", "Email notifications")
+
+
+@pytest.mark.parametrize(("severities", "components", "indicator", "description"), [
+    ([], (), "none", "All Systems Operational"),
+    (["sev3"], ("Payments",), "minor", "Partially Degraded Service"),
+    (["sev3"], (), "minor", "Degraded System Service"),  # an incident naming no component: the whole platform
+    (["sev2", "sev3"], ("Payments",), "major", "Minor Service Outage"),
+    (["sev2"], EVERY_COMPONENT, "major", "Partial System Outage"),
+    (["sev1", "sev3"], ("Payments",), "critical", "Partial System Outage"),  # one Sev1 on one component of five
+    (["sev1"], EVERY_COMPONENT, "critical", "Major Service Outage"),
+    (["sev1"], (), "critical", "Major Service Outage"),
 ])
-def test_the_indicator_follows_the_worst_open_severity(severities, indicator, description):
-    incidents = [make(f"inc-{n}", severity=s) for n, s in enumerate(severities)]
+def test_the_indicator_follows_the_worst_component_and_the_words_how_many_it_hits(severities, components, indicator,
+                                                                                   description):
+    incidents = [make(f"inc-{n}", severity=s, components=components) for n, s in enumerate(severities)]
     status = json.loads(site(incidents)["api/v2/status.json"])["status"]
     assert status == {"indicator": indicator, "description": description}
+
+
+def test_components_json_lists_every_component_as_summary_does():
+    files = site([make(severity="sev1")])
+    components = json.loads(files["api/v2/components.json"])
+    summary = json.loads(files["api/v2/summary.json"])
+    assert components == {"page": summary["page"], "components": summary["components"]}
+    assert {c["name"]: c["status"] for c in components["components"]}["Payments"] == "major_outage"
 
 
 @pytest.mark.parametrize(("severity", "impact", "component_status"), [
@@ -160,8 +177,14 @@ def test_feed_entries_carry_the_public_updates_in_the_feeds_language():
     assert entry.find(f"{ATOM}title").get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
 
 
-def test_without_a_base_url_feed_links_are_relative_to_the_feed():
+def test_the_feeds_self_link_is_its_absolute_address():
+    feed = ET.fromstring(site([make()])["feed/sv.atom"])
+    links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
+    assert links == {"self": f"{BASE}/feed/sv.atom", "alternate": f"{BASE}/sv/index.html"}
+
+
+def test_without_a_base_url_feed_links_are_relative_to_the_feed_and_there_is_no_self_link():
     feed = ET.fromstring(site([make()], base_url="")["feed/sv.atom"])
     links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
-    assert links == {"self": "../feed/sv.atom", "alternate": "../sv/index.html"}
+    assert links == {"alternate": "../sv/index.html"}  # a relative rel="self" is no address at all
     assert feed.find(f"{ATOM}entry/{ATOM}link").get("href") == "../sv/history.html#inc-1"

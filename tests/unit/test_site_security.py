@@ -26,10 +26,11 @@ PAYLOADS = [
     "javascript:alert(1)",
 ]
 TAGS = {"html", "head", "meta", "title", "link", "script", "body", "a", "header", "p", "nav", "ul", "li", "main",
-        "h1", "h2", "h3", "h4", "section", "div", "article", "span", "time", "ol", "strong", "footer", "template"}
+        "h1", "h2", "h3", "h4", "section", "div", "article", "span", "time", "ol", "strong", "footer", "template",
+        "img"}
 ATTRIBUTES = {"lang", "data-status", "data-stale-minutes", "charset", "name", "content", "rel", "href", "type",
               "hreflang", "title", "src", "defer", "class", "id", "aria-label", "aria-current", "aria-live",
-              "aria-labelledby", "role", "hidden", "data-f", "data-b", "data-list", "datetime"}
+              "aria-labelledby", "role", "hidden", "data-f", "data-b", "data-list", "datetime", "alt"}
 ATOM_TAGS = {f"{ATOM}{t}" for t in ("feed", "id", "title", "updated", "link", "author", "name", "entry", "published",
                                     "category", "content")}
 
@@ -75,6 +76,7 @@ def test_markup_is_inert_text_in_every_html_page(payload):
         assert {tag for tag, _ in page.tags} <= TAGS, path
         assert {name for _, attrs in page.tags for name in attrs} <= ATTRIBUTES, path
         assert all(attrs["src"].startswith(("assets/", "../assets/")) for tag, attrs in page.tags if tag == "script")
+        assert all(attrs["src"].startswith("data:image/png;base64,") for tag, attrs in page.tags if tag == "img")
         assert all(not body.strip() for body in page.script_bodies), path
         assert not [v for _, attrs in page.tags for v in attrs.values() if v and "javascript:" in v]
         if path == "404.html":  # the error page shows no incident; its tags and attributes are checked above

@@ -21,16 +21,18 @@ def test_defaults_publish_to_a_local_directory_every_minute(base):
 
 
 def test_blob_by_account_url_or_connection_string(base):
-    by_url = load_settings({**base, "SITE_SINK": "blob", "SITE_STORAGE_ACCOUNT_URL": "https://st.blob.core.windows.net"})
+    blob = {**base, "SITE_SINK": "blob", "SITE_BASE_URL": "https://st.z6.web.core.windows.net"}
+    by_url = load_settings({**blob, "SITE_STORAGE_ACCOUNT_URL": "https://st.blob.core.windows.net"})
     assert by_url.site_storage_connection_string is None
-    by_secret = load_settings({**base, "SITE_SINK": "blob",
-                               "SITE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"})
+    by_secret = load_settings({**blob, "SITE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"})
     assert "UseDevelopment" not in repr(by_secret)
 
 
 @pytest.mark.parametrize(("env", "named"), [
     ({"SITE_SINK": "s3"}, "SITE_SINK"),
     ({"SITE_SINK": "blob"}, "SITE_STORAGE_ACCOUNT_URL"),
+    # published to Blob Storage, the site needs its own address: hreflang, feed and API links are absolute
+    ({"SITE_SINK": "blob", "SITE_STORAGE_ACCOUNT_URL": "https://st.blob.core.windows.net"}, "SITE_BASE_URL"),
     ({"SITE_STORAGE_ACCOUNT_URL": "st.blob.core.windows.net"}, "SITE_STORAGE_ACCOUNT_URL"),
     ({"SITE_BASE_URL": "status.petanque.life"}, "SITE_BASE_URL"),
     ({"SITE_PUBLISH_SCHEDULE": "*/5 * * * *"}, "SITE_PUBLISH_SCHEDULE"),

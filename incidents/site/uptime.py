@@ -1,0 +1,141 @@
+"""Each component's uptime over the last 90 UTC days, from when it was in which status: pure functions, no clock.
+
+Input: spans, each "this component was at this status from start to end" (view.py makes them from the published
+incidents' timelines, maintenance windows will add theirs as `under_maintenance`). Output: per component and UTC
+day, the minutes at each status, and the uptime over the period.
+
+    uptime = 1 - (major_outage + 0.3 × partial_outage) / (90 × 1440)      (minutes over the 90 UTC days to today)
+
+as Atlassian Statuspage and Instatus count it (docs/status-site.md): a major outage counts fully, a partial outage
+30 %, degraded performance and maintenance not at all. Times are taken to the minute (seconds dropped). When spans
+overlap on a component, the worst status counts at each moment (WORST_FIRST), never two at once. The percentage is
+rounded to two decimals, half to even, but never up to 100.00 when there was any downtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from ..domain.models import PublicIncident, Severity, Status
+
+UPTIME_DAYS = 90
+DAY_MINUTES = 24 * 60
+WORST_FIRST = ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
+DOWNTIME_WEIGHT = {"major_outage": Decimal(1), "partial_outage": Decimal("0.3"),
+                   "degraded_performance": Decimal(0), "under_maintenance": Decimal(0)}
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Span:
+    component: str
+    start: datetime
+    end: datetime
+    status: str  # one of WORST_FIRST: a Statuspage component status other than operational
+
+
+@dataclass(frozen=True)
+class Day:
+    date: date  # a UTC day
+    minutes: dict[str, int]  # status -> minutes at it that day, only the statuses it had
+
+    @property
+    def worst(self) -> str:
+        return next((s for s in WORST_FIRST if self.minutes.get(s)), "operational")
+
+
+@dataclass(frozen=True)
+class ComponentUptime:
+    component: str
+    days: tuple[Day, ...]  # the UPTIME_DAYS days, oldest first
+    minutes: dict[str, int]  # every status of WORST_FIRST -> minutes over the period
+    percentage: Decimal  # 99.98
+
+
+def severity_timeline(incident: PublicIncident, now: datetime) -> list[tuple[datetime, datetime, Severity]]:
+    """When the incident was open and at which severity: from started_at, each public entry sets the severity and
+    status from its time on; resolved entries close it (a reopening opens it again); still open, it lasts until
+    now. Before its first entry it has that entry's severity."""
+    if not incident.updates:
+        return [(incident.started_at, incident.resolved_at or now, incident.severity)]
+    stretches = []
+    since, severity, is_open = incident.started_at, incident.updates[0].severity, True
+    for entry in incident.updates:
+        if entry.at > since:
+            if is_open:
+                stretches.append((since, entry.at, severity))
+            since = entry.at
+        severity, is_open = entry.severity, entry.status is not Status.resolved
+    if is_open and now > since:
+        stretches.append((since, now, severity))
+    return stretches
+
+
+def period_start(now: datetime) -> datetime:
+    """00:00 UTC of the first of the UPTIME_DAYS days that end with today."""
+    today = now.astimezone(timezone.utc).date()
+    return datetime.combine(today - timedelta(days=UPTIME_DAYS - 1), time(), timezone.utc)
+
+
+def next_change(now: datetime, *, any_open: bool) -> datetime:
+    """The first time after `now` at which the clock alone changes the uptime: the next minute while an incident
+    is open (its minutes grow), else the next 00:00 UTC (the 90 days move on)."""
+    if any_open:
+        return _minute(now) + timedelta(minutes=1)
+    return period_start(now) + timedelta(days=UPTIME_DAYS)
+
+
+def component_uptimes(components: Iterable[str], spans: Iterable[Span], *, now: datetime) -> list[ComponentUptime]:
+    """Every component's uptime over the UPTIME_DAYS days that end today (UTC), in the order given."""
+    start = period_start(now)
+    end = _minute(now)
+    by_component: dict[str, list[Span]] = {}
+    for span in spans:
+        by_component.setdefault(span.component, []).append(span)
+    return [_uptime(name, by_component.get(name, []), start, end) for name in components]
+
+
+def _minute(at: datetime) -> datetime:
+    return at.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def _uptime(name: str, spans: list[Span], start: datetime, end: datetime) -> ComponentUptime:
+    # A sweep over the span edges: between two edges the worst status with any span open counts.
+    edges: list[tuple[datetime, int, str]] = []
+    for s in spans:
+        a, b = max(_minute(s.start), start), min(_minute(s.end), end)
+        if a < b:
+            edges += [(a, 1, s.status), (b, -1, s.status)]
+    edges.sort(key=lambda e: e[0])
+    per_day = [dict.fromkeys(WORST_FIRST, 0) for _ in range(UPTIME_DAYS)]
+    open_count = dict.fromkeys(WORST_FIRST, 0)
+    since = start
+    for at, step, status in edges:
+        worst = next((s for s in WORST_FIRST if open_count[s]), None)
+        if worst and at > since:
+            _add(per_day, start, since, at, worst)
+        since = max(since, at)
+        open_count[status] += step
+    days = tuple(Day(start.date() + timedelta(days=n), {s: m for s, m in minutes.items() if m})
+                 for n, minutes in enumerate(per_day))
+    totals = {s: sum(d.minutes.get(s, 0) for d in days) for s in WORST_FIRST}
+    return ComponentUptime(name, days, totals, uptime_percentage(totals))
+
+
+def _add(per_day: list[dict[str, int]], start: datetime, a: datetime, b: datetime, status: str) -> None:
+    """Adds the minutes from a to b at `status` to the days they fall on."""
+    while a < b:
+        day = (a - start).days
+        cut = min(b, start + timedelta(days=day + 1))
+        per_day[day][status] += int((cut - a).total_seconds()) // 60
+        a = cut
+
+
+def uptime_percentage(minutes: dict[str, int]) -> Decimal:
+    """100 × (1 - weighted downtime / the period's minutes), to two decimals (module docstring)."""
+    down = sum(DOWNTIME_WEIGHT[s] * minutes.get(s, 0) for s in WORST_FIRST)
+    value = (100 * (1 - down / (UPTIME_DAYS * DAY_MINUTES))).quantize(_CENT, ROUND_HALF_EVEN)
+    return min(value, Decimal("99.99")) if down else value
