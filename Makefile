@@ -36,7 +36,7 @@ test: system-packages $(BIN)/.installed node_modules/.installed  # Java first: v
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed node_modules/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --update-readme
 
 token: $(BIN)/.installed
 	@$(BIN)/python -m incidents token --role platform-admin

@@ -1,16 +1,22 @@
 """Benchmark: seed a fresh store, serve function_app.app through LocalHost on 127.0.0.1, measure over real HTTP.
 
-Per store: seed N incidents through the store port (see make_incidents), then time `GET /api/v1/public/incidents`
-and `PATCH /api/v1/admin/incidents/{id}` (a note on a random open incident) from `--concurrency` client threads.
-The clients share the host's process (and GIL), so latencies include their cost. Then cold import, in fresh
-interpreters, of `azure.functions` and of `function_app`.
+Per store: seed N incidents through the store port (see make_incidents: a year of them, a few open, long internal
+timelines on some), publish the status site (in full, then with nothing new), then time from `--concurrency` client
+threads `GET /api/v1/public/incidents` (plain and conditional) beside the same bytes served as a static file by the
+same host, and `PATCH /api/v1/admin/incidents/{id}` (mostly internal notes, every tenth a public message, so that
+publishes run meanwhile); then new alerts posted one after the other, each becoming a draft. The clients share the
+host's process (and GIL), so latencies include their cost. Then cold import, in fresh interpreters, of
+`azure.functions` and of `function_app`. Each goal of issue 14 is printed with its figure and its ratio to the
+reference measured in the same run; `--update-readme` writes the README's Speed table from the results.
 """
 
 import argparse
 import contextlib
+import copy
 import itertools
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -33,17 +39,22 @@ IMPORT_SNIPPET = ("import json, sys, time; t = time.perf_counter(); import {modu
                   "print(json.dumps([t * 1000, len(sys.modules), [h for h in {heavy!r} if h in sys.modules]]))")
 
 
+OPEN_PUBLISHED, OPEN_DRAFTS = 6, 4  # what is open at any time: a few incidents, not hundreds
+LONG_TIMELINE = 300  # internal entries (alert firings, notes) on the long timelines
+
+
 def make_incidents(n: int, now: datetime, rng: random.Random) -> tuple[list, list[str]]:
-    """N incidents built by the workflow, and the ids of the open ones: started over the last 365 days (the ~3% still
-    open, published, in the last week), ~5% drafts, ~2% dismissed, the rest published and resolved; 1-5 entries."""
+    """N incidents built by the workflow, and the ids of the open published ones: started over the last 365 days;
+    OPEN_PUBLISHED published and OPEN_DRAFTS drafts still open (in the last week), ~2% dismissed, the rest published
+    and resolved, with 1-5 entries; half of the open ones and ~1% of the others carry a long internal timeline."""
     from incidents.domain.models import IncidentChange, NewIncident, State, Status
     from incidents.domain.workflow import apply_change, open_incident
 
     incidents, open_ids, ids = [], [], set()
-    for _ in range(n):
-        roll = rng.random() if incidents else 0.0  # the first is open, so there is always one to PATCH
-        kind = "open" if roll < 0.03 else "draft" if roll < 0.08 else "dismissed" if roll < 0.10 else "resolved"
-        start = now - timedelta(days=rng.uniform(0, 7 if kind == "open" else 365))
+    kinds = ["open"] * OPEN_PUBLISHED + ["draft"] * OPEN_DRAFTS
+    kinds += ["dismissed" if rng.random() < 0.02 else "resolved" for _ in range(n - len(kinds))]
+    for kind in kinds:
+        start = now - timedelta(days=rng.uniform(0, 7 if kind in ("open", "draft") else 365))
         while (incident_id := f"inc-{start:%Y%m%d}-" + "".join(rng.choices(ID_ALPHABET, k=6))) in ids:
             pass  # drawn again: ids must be unique
         ids.add(incident_id)
@@ -55,6 +66,8 @@ def make_incidents(n: int, now: datetime, rng: random.Random) -> tuple[list, lis
             state="draft" if kind in ("draft", "dismissed") else "published",
         )
         incident, at = open_incident(body, incident_id=incident_id, author="bench-seed", now=start), start
+        long_timeline = (len(open_ids) < OPEN_PUBLISHED // 2) if kind == "open" else rng.random() < 0.01
+        notes = LONG_TIMELINE if long_timeline else 0
         for step in range(2, entries + 1):
             at = min(at + timedelta(minutes=rng.uniform(5, 180)), now)
             if kind in ("draft", "dismissed"):
@@ -64,13 +77,31 @@ def make_incidents(n: int, now: datetime, rng: random.Random) -> tuple[list, lis
             else:
                 status = list(Status)[min(incident.status.rank + 1, Status.monitoring.rank)]
                 change = IncidentChange(status=status, public_message=f"Update {step}: we are on it.")
-            incident, _ = apply_change(incident, change, author="bench-seed", now=at)
+            if notes and step == entries:
+                incident = with_internal_notes(incident, notes, at, rng)
+            incident, _ = apply_change(incident, change, author="bench-seed", now=max(at, incident.updated_at))
+        if notes and entries == 1:
+            incident = with_internal_notes(incident, notes, at, rng)
         if kind == "dismissed":
             incident = incident.model_copy(update={"state": State.dismissed})
         incidents.append(incident)
         if kind == "open":
             open_ids.append(incident_id)
     return incidents, open_ids
+
+
+def with_internal_notes(incident, count: int, after: datetime, rng: random.Random):
+    """`count` internal entries appended (an alert re-firing, an engineer's notes), a few seconds apart."""
+    from incidents.domain.models import IncidentChange
+    from incidents.domain.workflow import apply_change
+
+    _, entry = apply_change(incident, IncidentChange(note="x"), author="bench-seed", now=after)
+    updates, at = list(incident.updates), after
+    for k in range(count):
+        at += timedelta(seconds=rng.uniform(1, 20))
+        updates.append(entry.model_copy(update={"id": f"u{len(updates) + 1}", "at": at,
+                                                "note": f"Alert fired again; checked dashboards ({k})."}))
+    return incident.model_copy(update={"updates": updates, "updated_at": at})
 
 
 def measure(n: int, concurrency: int, call) -> dict:
@@ -120,17 +151,24 @@ def open_store(name: str, tmp: Path):
         yield store
 
 
+def median_seconds(runs: list) -> float:
+    return round(statistics.median(r.seconds for r in runs), 3)
+
+
 def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
     import function_app
     from incidents import bootstrap
     from incidents.http.auth import create_dev_key, mint_token
     from incidents.localhost import LocalHost
     from incidents.settings import load_settings
+    from incidents.site.sink_directory import DirectorySink
 
     rng = random.Random(2026)
     started = time.perf_counter()
     incidents, open_ids = make_incidents(args.incidents, datetime.now(timezone.utc), rng)
     result = {"incidents": len(incidents), "open_incidents": len(open_ids),
+              "entries": sum(len(i.updates) for i in incidents),
+              "longest_timeline": max(len(i.updates) for i in incidents),
               "build_s": round(time.perf_counter() - started, 2)}
     dev_key = create_dev_key(tmp / "dev-signing-key.pem")
     settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key",
@@ -143,35 +181,107 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
             list(pool.map(store.add, incidents))
         result["seed_s"] = round(time.perf_counter() - started, 2)
         result["seed_per_s"] = round(len(incidents) / result["seed_s"], 1)
-        bootstrap.use(bootstrap.build(settings, store=store))
+        services = bootstrap.build(settings, store=store)
+        bootstrap.use(services)
         try:
-            # The whole status site from what was seeded (90 days of it), then again with nothing changed.
-            site = bootstrap.publisher_for(settings, store=store)
-            for run in ("publish_first", "publish_again"):
-                report = site.publish()
-                result[run] = {"seconds": round(report.seconds, 2), "files": len(report.uploaded),
-                               "bytes": report.bytes_uploaded}
-            with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False) as host:
-                feed_url, admin_url = f"{host.url}/api/v1/public/incidents", f"{host.url}/api/v1/admin/incidents/"
-                first = requests.get(feed_url, timeout=30)
-                if first.status_code != 200:
-                    raise SystemExit(f"{name}: GET {feed_url} answered {first.status_code}: {first.text[:500]}")
-                result["feed_items"] = len(first.json()["incidents"])
-                targets = [rng.choice(open_ids) for _ in range(args.requests + args.concurrency)]
-                auth = {"Authorization": f"Bearer {token}"}
-                operations = {
-                    "public_feed": lambda s, i: s.get(feed_url, timeout=30),
-                    "patch_note": lambda s, i: s.patch(admin_url + targets[i], json={"note": f"bench note {i}"},
-                                                       headers=auth, timeout=30),
-                }
-                result["operations"] = {}
-                for op, call in operations.items():
-                    measure(args.concurrency, args.concurrency, call)  # warm-up: connections, lazy imports
-                    result["operations"][op] = measure(args.requests, args.concurrency, call)
+            # The whole status site (90 days of it): the first publish in this process, full publishes into empty
+            # sinks, then publishes with nothing new into the first sink. The same Publisher as the service's.
+            site = bootstrap.publisher_for(settings, store=store, clock=services.incidents.clock)
+            first = site.publish()
+            full = [publish_into(store, DirectorySink(tmp / f"full-{n}")) for n in range(3)]
+            at = datetime.now(timezone.utc)
+            again = [publish_into(store, site.sink, at + timedelta(seconds=n)) for n in range(5)]
+            # The timer's next runs, a minute apart: open incidents' uptime grows each minute, so these render.
+            timer = [publish_into(store, site.sink, at + timedelta(minutes=n + 1)) for n in range(3)]
+            result["publish_first"] = report_of(first)
+            result["publish_full"] = report_of(full[-1]) | {"seconds": median_seconds(full)}
+            result["publish_again"] = report_of(again[-1]) | {"seconds": median_seconds(again)}
+            result["publish_next_minute"] = report_of(timer[-1]) | {"seconds": median_seconds(timer)}
+            static = tmp / f"static-{name}"
+            static.mkdir()
+            with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False,
+                           static_root=static) as host:
+                result["operations"] = measure_http(host.url, token, open_ids, static, args, rng)
+                runs_before = site.queue.runs
+                result["operations"]["patch"] = measure(
+                    args.requests, args.concurrency, patch_call(host.url, token, open_ids, args, rng))
+                site.flush(60)
+                result["operations"]["patch"]["publishes"] = site.queue.runs - runs_before
+                result["operations"]["alert_intake"] = measure(args.alerts, 1, alert_call(host.url))
         finally:
             bootstrap.shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
     return result
+
+
+def report_of(report) -> dict:
+    return {"seconds": round(report.seconds, 3), "files": len(report.uploaded), "bytes": report.bytes_uploaded}
+
+
+def publish_into(store, sink, now: datetime | None = None):
+    from incidents.site.publisher import publish
+
+    return publish(store, sink, now=now or datetime.now(timezone.utc))
+
+
+def measure_http(url: str, token: str, open_ids: list[str], static: Path, args, rng: random.Random) -> dict:
+    """The public feed, plain and conditional, beside the very same bytes served as a static file."""
+    feed_url = f"{url}/api/v1/public/incidents"
+    first = requests.get(feed_url, timeout=30)
+    if first.status_code != 200:
+        raise SystemExit(f"GET {feed_url} answered {first.status_code}: {first.text[:500]}")
+    (static / "feed.json").write_bytes(first.content)
+    etag = first.headers.get("ETag", "")
+    operations = {
+        "static_file": lambda s, i: s.get(f"{url}/feed.json", timeout=30),
+        "public_feed": lambda s, i: s.get(feed_url, timeout=30),
+        "public_feed_304": lambda s, i: s.get(feed_url, headers={"If-None-Match": etag}, timeout=30),
+    }
+    results = {}
+    for op, call in operations.items():
+        measure(args.concurrency, args.concurrency, call)  # warm-up: connections, lazy imports
+        results[op] = measure(args.requests, args.concurrency, call)
+    results["public_feed"] |= {"items": len(first.json()["incidents"]), "bytes": len(first.content)}
+    results["public_feed_304"]["not_modified"] = requests.get(
+        feed_url, headers={"If-None-Match": etag}, timeout=30).status_code == 304
+    return results
+
+
+def patch_call(url: str, token: str, open_ids: list[str], args, rng: random.Random):
+    """Nine internal notes for one new public message, on the open published incidents (half of them with a long
+    internal timeline): every public message queues a publish, which runs during the measurement."""
+    admin_url, auth = f"{url}/api/v1/admin/incidents/", {"Authorization": f"Bearer {token}"}
+    targets = [rng.choice(open_ids) for _ in range(args.requests + args.concurrency)]
+
+    def call(session, i):
+        body = {"public_message": f"Update {i}: still on it."} if i % 10 == 9 else {"note": f"bench note {i}"}
+        return session.patch(admin_url + targets[i], json=body, headers=auth, timeout=30)
+
+    measure(args.concurrency, args.concurrency, call)  # warm-up
+    return call
+
+
+def alert_call(url: str):
+    """A new alert each time (its own alert id and target), so each one drafts a new incident."""
+    template = json.loads((ROOT / "tests" / "fixtures" / "alerts" / "metric-static.json").read_text())
+    essentials = template["data"]["essentials"]
+    fired = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    numbers = itertools.count()
+
+    def call(session, _):
+        i = next(numbers)
+        payload = copy.deepcopy(template)
+        payload["data"]["essentials"].update(
+            alertId=f"{essentials['alertId']}-bench-{i}", firedDateTime=fired,
+            alertTargetIDs=[f"{essentials['alertTargetIDs'][0]}-bench-{i}"])
+        response = session.post(f"{url}/api/v1/alerts/azure-monitor", params={"code": "bench-key"}, json=payload,
+                                 timeout=30)
+        if response.status_code == 202 and response.json().get("outcome") != "created":
+            raise SystemExit(f"alert {i} was not drafted: {response.text[:300]}")
+        return response
+
+    call(requests, -1)  # warm-up: the intake's lazy imports
+    return call
 
 
 def cold_import(runs: int = 7) -> dict:
@@ -185,22 +295,97 @@ def cold_import(runs: int = 7) -> dict:
                      "heavy_loaded": sorted(set().union(*(s[2] for s in runs_)))} for module, runs_ in samples.items()}
 
 
-def print_table(report: dict) -> None:
-    print(f"\n{'store':<8}{'operation':<13}{'n':>6}{'err':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>9}")
+def goals(report: dict) -> list[dict]:
+    """Issue 14's goals: each figure beside its target and the reference measured in the same run."""
+    rows = []
     for name, r in report["stores"].items():
-        print(f"{name:<8}{'seed':<13}{r['incidents']:>6}{'':>32}{r['seed_per_s']:>9}   ({r['seed_s']} s; "
-              f"{r['open_incidents']} open; built in {r['build_s']} s)")
-        for run in ("publish_first", "publish_again"):
+        ops = r["operations"]
+        feed, static = ops["public_feed"], ops["static_file"]
+        full, again = r["publish_full"]["seconds"], r["publish_again"]["seconds"]
+        next_minute = r["publish_next_minute"]["seconds"]
+        rows += [
+            {"store": name, "goal": "public feed p95 (8 clients)", "figure": feed["p95_ms"], "unit": "ms",
+             "target": 10, "reference": "10 ms", "ratio": round(feed["p95_ms"] / 10, 2)},
+            {"store": name, "goal": "public feed p95 / static file p95", "figure": feed["p95_ms"], "unit": "ms",
+             "target_ratio": 3, "reference": f"static file {static['p95_ms']} ms",
+             "ratio": round(feed["p95_ms"] / static["p95_ms"], 2)},
+            {"store": name, "goal": "conditional feed (304) p95", "figure": ops["public_feed_304"]["p95_ms"],
+             "unit": "ms", "target_ratio": 3, "reference": f"static file {static['p95_ms']} ms",
+             "ratio": round(ops["public_feed_304"]["p95_ms"] / static["p95_ms"], 2)},
+            {"store": name, "goal": "publish with nothing new / full publish", "figure": again, "unit": "s",
+             "target_ratio": 0.05, "reference": f"full publish {full} s", "ratio": round(again / full, 3)},
+            {"store": name, "goal": "publish a minute later, incidents open / full", "figure": next_minute,
+             "unit": "s", "target_ratio": 0.05, "reference": f"full publish {full} s",
+             "ratio": round(next_minute / full, 3)},
+            {"store": name, "goal": "full publish (90 days, 4 locales)", "figure": full, "unit": "s", "target": 1,
+             "reference": "1 s", "ratio": round(full / 1, 2)},
+            {"store": name, "goal": f"PATCH p95 (8 clients, {ops['patch']['publishes']} publishes ran)",
+             "figure": ops["patch"]["p95_ms"], "unit": "ms", "target": 20, "reference": "20 ms",
+             "ratio": round(ops["patch"]["p95_ms"] / 20, 2)},
+            {"store": name, "goal": "alert intake p95 (sequential)", "figure": ops["alert_intake"]["p95_ms"],
+             "unit": "ms", "target": 5, "reference": "5 ms", "ratio": round(ops["alert_intake"]["p95_ms"] / 5, 2)},
+        ]
+    imports = report["cold_import"]
+    bare, ours = imports["azure.functions"]["median_ms"], imports["function_app"]["median_ms"]
+    rows.append({"store": "", "goal": "cold import function_app / azure.functions", "figure": ours, "unit": "ms",
+                 "target_ratio": 1.3, "reference": f"azure.functions {bare} ms", "ratio": round(ours / bare, 2)})
+    for row in rows:
+        row["met"] = row["ratio"] <= row.get("target_ratio", 1)
+    return rows
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{'store':<8}{'operation':<17}{'n':>6}{'err':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>9}")
+    for name, r in report["stores"].items():
+        print(f"{name:<8}{'seed':<17}{r['incidents']:>6}{'':>32}{r['seed_per_s']:>9}   ({r['seed_s']} s; "
+              f"{r['open_incidents']} open; {r['entries']} entries, longest {r['longest_timeline']})")
+        for run in ("publish_first", "publish_full", "publish_again", "publish_next_minute"):
             p = r[run]
-            print(f"{name:<8}{run:<13}{p['files']:>6} files, {p['bytes']} bytes uploaded in {p['seconds']} s")
+            print(f"{name:<8}{run:<17}{p['files']:>6} files, {p['bytes']} bytes uploaded in {p['seconds']} s")
         for op, m in r["operations"].items():
-            print(f"{name:<8}{op:<13}{m['n']:>6}{m['errors']:>5}{m['p50_ms']:>9}{m['p95_ms']:>9}{m['max_ms']:>9}"
+            print(f"{name:<8}{op:<17}{m['n']:>6}{m['errors']:>5}{m['p50_ms']:>9}{m['p95_ms']:>9}{m['max_ms']:>9}"
                   f"{m['req_per_s']:>9}" + (f"   first error: {m['first_error'][:60]}" if m["errors"] else ""))
     print("\ncold import (median of 7 fresh interpreters)")
     for module, r in report["cold_import"].items():
         print(f"  import {module:<16}{r['median_ms']:>7} ms  {r['modules']:>4} modules; "
               f"heavy loaded: {', '.join(r['heavy_loaded']) or 'none'}")
+    print("\ngoals (issue 14): figure, reference measured in this run, ratio (goal: ratio <= its limit)")
+    for g in report["goals"]:
+        limit = g.get("target_ratio", 1)
+        print(f"  {'met ' if g['met'] else 'MISS'} {g['store']:<7}{g['goal']:<46}{g['figure']:>9} {g['unit']:<3}"
+              f" vs {g['reference']:<26} ratio {g['ratio']:<6} (<= {limit})")
     print(f"\nwall time {report['wall_s']} s; JSON in {RESULTS.relative_to(ROOT)}")
+
+
+README = ROOT / "README.md"
+README_TABLE = re.compile(r"(<!-- bench-table: .*? -->\n)(.*?)(<!-- /bench-table -->)", re.DOTALL)
+
+
+def readme_table(report: dict) -> str:
+    """The README's Speed table, from a bench report (tests/unit/test_bench_readme.py keeps the two in step)."""
+    lines = ["| goal | SQLite | Cosmos DB emulator | limit |", "|---|---|---|---|"]
+    by_goal: dict[str, dict[str, dict]] = {}
+    for g in report["goals"]:
+        key = re.sub(r"\(8 clients, \d+ publishes ran\)", "(8 clients, publishes running)", g["goal"])
+        by_goal.setdefault(key, {})[g["store"] or "sqlite"] = g
+    for goal, stores in by_goal.items():
+        cells = []
+        for name in ("sqlite", "cosmos"):
+            g = stores.get(name)
+            cells.append("" if g is None else f"{g['figure']:,} {g['unit']} (x{g['ratio']} of {g['reference']})"
+                         + ("" if g["met"] else " **missed**"))
+        any_goal = next(iter(stores.values()))
+        limit = (f"x{any_goal['target_ratio']}" if "target_ratio" in any_goal
+                 else f"{any_goal['target']} {any_goal['unit']}")
+        lines.append(f"| {goal} | {cells[0]} | {cells[1]} | {limit} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(report: dict) -> None:
+    text = README.read_text()
+    if not README_TABLE.search(text):
+        raise SystemExit("README.md has no <!-- bench-table: ... --> ... <!-- /bench-table --> block")
+    README.write_text(README_TABLE.sub(lambda m: m.group(1) + readme_table(report) + m.group(3), text, count=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,12 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=10_000, help="incidents to seed per store")
     parser.add_argument("--requests", type=int, default=300, help="requests per measured operation")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--alerts", type=int, default=200, help="new alerts posted one after the other")
+    parser.add_argument("--update-readme", action="store_true", help="write README.md's Speed table from the results")
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     if not stores or set(stores) - {"sqlite", "cosmos"}:
         parser.error("--stores takes sqlite, cosmos or sqlite,cosmos")
-    if not (100 <= args.incidents <= 1_000_000 and 20 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64):
-        parser.error("need 100 <= --incidents <= 1e6, 20 <= --requests <= 1e5 and 1 <= --concurrency <= 64")
+    if not (100 <= args.incidents <= 1_000_000 and 20 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64
+            and 20 <= args.alerts <= 100_000):
+        parser.error("need 100 <= --incidents <= 1e6, 20 <= --requests and --alerts <= 1e5, 1 <= --concurrency <= 64")
 
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")  # the emulator's self-signed certificate
     sys.path.insert(0, str(ROOT))
@@ -226,10 +414,13 @@ def main(argv: list[str] | None = None) -> int:
             report["stores"][name] = bench_store(name, args, Path(tmp))
     print("cold import ...", flush=True)
     report["cold_import"] = cold_import()
+    report["goals"] = goals(report)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
+    if args.update_readme:
+        update_readme(report)
     return 0
 
 

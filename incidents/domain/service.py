@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from .models import (
     NewIncident,
     PublicIncident,
     State,
+    Status,
     Update,
+    format_utc,
 )
 from .notifier import NoNotifier, Notice, NoticeKind, Notifier
 from .size import check_room
@@ -27,6 +31,10 @@ from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Pa
 from .workflow import apply_change, confirm, dismiss, open_incident
 
 PUBLIC_WINDOW = timedelta(days=30)
+# A cached page of the public feed is also recomputed this often: it bounds how long the feed can miss a change
+# whose version bump was lost (see stores/cosmos.py), and a page's next link when incidents past it leave the window.
+FEED_CACHE_MAX_AGE = timedelta(seconds=60)
+FEED_CACHE_PAGES = 64
 Decision = Callable[[Incident, datetime], "tuple[Incident, Update] | None"]
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids get read aloud on calls
 
@@ -60,6 +68,25 @@ class PublicFeed:
     since: datetime
     since_clamped: bool
     next_token: str | None
+    incidents_json: str  # json.dumps of the incidents' JSON, made once per cached page
+    etag: str  # weak: the same incidents and next page, whatever generated_at and since say
+
+
+@dataclass(frozen=True)
+class _FeedPage:
+    """One computed page of the public feed, and the window starts it holds for: from `since` up to `until`."""
+
+    version: str
+    since: datetime
+    until: datetime | None  # the earliest resolved_at on the page: when the window passes it, it leaves
+    computed_at: datetime
+    incidents: list[PublicIncident]
+    incidents_json: str
+    next_token: str | None
+
+    def holds(self, version: str, since: datetime, now: datetime) -> bool:
+        return (version == self.version and self.since <= since and (self.until is None or since <= self.until)
+                and self.computed_at <= now < self.computed_at + FEED_CACHE_MAX_AGE)
 
 
 class IncidentService:
@@ -77,6 +104,8 @@ class IncidentService:
         self.notifier = notifier or NoNotifier()
         self.on_public_change = on_public_change  # e.g. republish the status site
         self.conflict_attempts = conflict_attempts
+        self._feed_pages: dict[tuple[int, str | None], _FeedPage] = {}
+        self._feed_lock = threading.Lock()
 
     def create(self, body: NewIncident, *, author: str, idempotency_key: str | None = None) -> Stored:
         """Open an incident. With an idempotency key, the same admin sending the same body with the same key again
@@ -170,17 +199,57 @@ class IncidentService:
     def public_feed(
         self, since: datetime | None = None, *, limit: int = 50, page_token: str | None = None
     ) -> PublicFeed:
-        """Published incidents active since `since` (at most 30 days back), newest first, public fields only."""
-        earliest = self.clock() - PUBLIC_WINDOW
+        """Published incidents active since `since` (at most 30 days back), newest first, public fields only.
+
+        Pages of the default window (no `since`) are cached, keyed by the store's public_version: a request asks the
+        store only that cheap question until a public write, the window passing an incident on the page, or
+        FEED_CACHE_MAX_AGE."""
+        now = self.clock()
+        earliest = now - PUBLIC_WINDOW
         clamped = since is None or since < earliest
         effective = earliest if clamped else since
+        if since is None:
+            page = self._cached_public_page(effective, limit, page_token, now)
+        else:
+            page = self._public_page(effective, limit, page_token, "", now)
+        since_clamped = clamped and since is not None
+        # A client's own `since` is part of what it gets; the default window's start moves with every request.
+        asked_since = format_utc(effective) if since is not None and not clamped else ""
+        validator = f"{asked_since}\n{since_clamped}\n{page.next_token}\n{page.incidents_json}"
+        return PublicFeed(
+            incidents=page.incidents, since=effective, since_clamped=since_clamped, next_token=page.next_token,
+            incidents_json=page.incidents_json,
+            etag='W/"' + hashlib.sha256(validator.encode()).hexdigest()[:32] + '"',
+        )
+
+    def _cached_public_page(self, since: datetime, limit: int, page_token: str | None, now: datetime) -> _FeedPage:
+        version = self.store.public_version()
+        key = (limit, page_token)
+        page = self._feed_pages.get(key)
+        if page is not None and page.holds(version, since, now):
+            return page
+        with self._feed_lock:  # one computation for a burst of misses
+            page = self._feed_pages.get(key)
+            if page is None or not page.holds(version, since, now):
+                page = self._public_page(since, limit, page_token, version, now)
+                if len(self._feed_pages) >= FEED_CACHE_PAGES or any(
+                        p.version != version for p in self._feed_pages.values()):
+                    self._feed_pages = {}
+                self._feed_pages = {**self._feed_pages, key: page}
+        return page
+
+    def _public_page(self, since: datetime, limit: int, page_token: str | None, version: str,
+                     now: datetime) -> _FeedPage:
+        # version is read before the incidents: a write in between makes the page newer than its version, which
+        # only costs one more computation, never a stale page.
         page = self.store.find(
-            IncidentQuery(state=State.published, active_since=effective, public_only=True, limit=limit,
+            IncidentQuery(state=State.published, active_since=since, public_only=True, limit=limit,
                           page_token=page_token)
         )
-        return PublicFeed(
-            incidents=[PublicIncident.of(s.incident) for s in page.items],
-            since=effective,
-            since_clamped=clamped and since is not None,
+        incidents = [PublicIncident.of(s.incident) for s in page.items]
+        resolved = [i.resolved_at for i in incidents if i.status is Status.resolved and i.resolved_at is not None]
+        return _FeedPage(
+            version=version, since=since, until=min(resolved, default=None), computed_at=now, incidents=incidents,
+            incidents_json=json.dumps([i.model_dump(mode="json") for i in incidents], ensure_ascii=False),
             next_token=page.next_token,
         )

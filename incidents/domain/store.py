@@ -17,7 +17,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from .models import MUTABLE_FIELDS, Incident, Severity, State, Status, Update, format_utc
+from .models import MUTABLE_FIELDS, Incident, PublicIncident, Severity, State, Status, Update, format_utc
 
 
 class StoreError(Exception):
@@ -93,7 +93,26 @@ class IncidentStore(Protocol):
     def find(self, query: IncidentQuery) -> Page:
         """Incidents matching every filter of the query, ordered by started_at (then id), one page at a time."""
 
+    def public_version(self) -> str:
+        """A cheap read that changes whenever the public view may have changed: every `add` of a published incident
+        and every `append` for which `changes_public_view` holds moves it on. Opaque, and unique to this store (two
+        stores never share a value), so that caches of the public view on any instance can tell they are stale."""
+
     def close(self) -> None: ...
+
+
+# The fields of an incident that the public sees (PublicIncident's updated_at comes from the public entries).
+PUBLIC_FIELDS = frozenset(PublicIncident.model_fields) & frozenset(MUTABLE_FIELDS) - {"updated_at"}
+
+
+def changes_public_view(state: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+    """Whether an append that leaves the incident in `state` (its JSON value) changes what the public sees: it moves
+    the incident into or out of the published state, or changes a published incident's public face. An internal
+    note on a published incident does not."""
+    if "state" in fields:
+        return True
+    public_entry = update.get("visibility") == "public"
+    return state == State.published.value and (public_entry or not PUBLIC_FIELDS.isdisjoint(fields))
 
 
 def check_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:

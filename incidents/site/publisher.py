@@ -8,12 +8,23 @@ LOCK_TIMEOUT_S fails with SinkBusy and the next timer run catches up. (Skipping 
 save a publish, but needs a dirty flag shared between instances; waiting about a second costs less.)
 
 Within one publish, files go up in the order assets, data, pages, so that nothing refers to a file not there yet.
+
+Publishing only what changed: a full publish leaves a note in the sink (`write_state`, kept out of the site) with a
+key (the store's public_version, and a digest of the code, templates, catalogs, policy and base URL that render the
+site) and the time until which the same incidents render the same site (the first time an incident leaves the
+90-day history or the 30-day front page, at most FULL_CHECK_EVERY away). A publish that finds the same key before
+that time changes only what moves with the clock, `generated_at` in status/<locale>.json: it reads those four files
+back, sets it, and uploads them, without reading incidents or rendering a page. Those bytes are the ones a full
+render would make at that time.
 PublishQueue coalesces the bursts of requests that changes make. The process's one Publisher is built by the
 composition root (bootstrap.publisher_for).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -21,13 +32,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from ..domain.models import Incident, State
+from ..domain.models import LOCALES, Incident, State, Status, format_utc
 from ..domain.store import IncidentQuery, IncidentStore, find_all
-from .sink import LOCK_TIMEOUT_S, SiteSink, content_hash
+from .sink import LOCK_TIMEOUT_S, SiteFile, SiteSink, content_hash
 
 log = logging.getLogger(__name__)
-HISTORY = timedelta(days=90)
+HISTORY = timedelta(days=90)  # view.HISTORY_DAYS; view.py (Babel) is imported only when a publish runs
+FULL_CHECK_EVERY = timedelta(hours=1)  # a full publish at least this often also repairs a file changed by hand
+STATUS_DOCUMENTS = tuple(f"status/{locale}.json" for locale in LOCALES)  # the files that carry generated_at
+ROOT = Path(__file__).resolve().parents[2]
 KIND_ORDER = ("asset", "data", "page")
 UPLOAD_THREADS = 8  # files of one kind go up in parallel; kinds one after the other
 
@@ -42,19 +57,26 @@ class PublishReport:
 
 
 def public_incidents(store: IncidentStore, since: datetime) -> list[Incident]:
-    """Published incidents resolved since `since` or still open, every page of them, public entries only."""
+    """Published incidents resolved since `since` or still open, every page of them, public entries only (the
+    uptime counts every one of them, not only those the pages list)."""
     query = IncidentQuery(state=State.published, active_since=since, public_only=True, limit=100)
     return [stored.incident for stored in find_all(store, query)]
 
 
 def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None, base_url: str = "",
             lock_timeout: float = LOCK_TIMEOUT_S) -> PublishReport:
-    """Render the whole site as of `now` and upload the files whose content hash changed (see the module doc)."""
-    from .render import render_site  # Jinja2 and Babel: only when a publish runs
-
+    """Upload the files of the site as of `now` whose content hash changed; render it whole only when the public
+    view, the code that renders it or the windows changed since the last full publish (see the module doc)."""
     started = time.perf_counter()
     with sink.lock(lock_timeout):
-        files = render_site(public_incidents(store, now - HISTORY), now=now, policy=policy, base_url=base_url)
+        key = _render_key(store.public_version(), policy, base_url)  # before the incidents are read
+        files = _status_documents_at(sink, now, key)
+        full = files is None
+        if full:
+            from .render import render_site  # Jinja2 and Babel: only when a full publish runs
+
+            incidents = public_incidents(store, now - HISTORY)
+            files = render_site(incidents, now=now, policy=policy, base_url=base_url)
         current = sink.current_hashes()
         changed = [(f, h) for f in files if current.get(f.path) != (h := content_hash(f))]
         unknown = {f.kind for f, _ in changed} - set(KIND_ORDER)
@@ -66,8 +88,70 @@ def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None,
                 batch = [(f, h) for f, h in changed if f.kind == kind]
                 list(pool.map(lambda item: sink.put(*item), batch))  # all of a kind before the next kind
                 uploaded += [f.path for f, _ in batch]
-    return PublishReport(uploaded, len(files) - len(changed), now, sum(len(f.content) for f, _ in changed),
+        if full:
+            until = min(_window_changes(incidents, now), now + FULL_CHECK_EVERY) if incidents else now
+            sink.write_state(json.dumps({"key": key, "rendered_at": format_utc(now), "until": format_utc(until)}))
+        unchanged = len(files) - len(changed) if full else len(set(current) - {f.path for f, _ in changed})
+    return PublishReport(uploaded, unchanged, now, sum(len(f.content) for f, _ in changed),
                          time.perf_counter() - started)
+
+
+def _status_documents_at(sink: SiteSink, now: datetime, key: str) -> list[SiteFile] | None:
+    """The status documents as a full render would make them at `now`, from the published ones; None when the last
+    full publish does not hold at `now` (another key, past its time, or a file missing)."""
+    from .render import JSON, SHORT_CACHE
+
+    try:
+        state = json.loads(sink.read_state() or "null")
+        holds = (state["key"] == key
+                 and datetime.fromisoformat(state["rendered_at"]) <= now < datetime.fromisoformat(state["until"]))
+    except (ValueError, TypeError, KeyError):
+        return None  # no state, or one this code cannot read: publish in full
+    if not holds:
+        return None
+    files = []
+    for path in STATUS_DOCUMENTS:
+        published = sink.read(path)
+        if published is None:
+            return None
+        document = json.loads(published)
+        document["generated_at"] = format_utc(now)
+        content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()  # as render._json
+        files.append(SiteFile(path, content, JSON, SHORT_CACHE, "data"))
+    return files
+
+
+def _window_changes(incidents: list[Incident], now: datetime) -> datetime:
+    """The first time after `now` at which the clock alone changes the site: one of these incidents leaves the front
+    page's or the history's window, by its resolution or, without one, its last change (the earlier of the two: a
+    spare full publish costs less than a stale one); or the uptime moves (uptime.next_change: every minute while an
+    incident is open)."""
+    from .uptime import next_change
+    from .view import FRONT_DAYS
+
+    times = [next_change(now, any_open=any(i.status is not Status.resolved for i in incidents))]
+    for i in incidents:
+        if i.status is Status.resolved:
+            left = min(t for t in (i.resolved_at, i.updated_at, i.updates[-1].at if i.updates else None) if t)
+            times += [left + timedelta(days=FRONT_DAYS), left + HISTORY]
+    return min((t for t in times if t > now), default=now + FULL_CHECK_EVERY)
+
+
+@functools.cache
+def _code_digest() -> str:
+    """What renders the site besides the incidents: this package, the models, templates, catalogs, assets, policy."""
+    digest = hashlib.sha256()
+    sources = [*(ROOT / "incidents" / "site").glob("*.py"), ROOT / "incidents" / "domain" / "models.py",
+               ROOT / "incidents" / "domain" / "policy.toml",
+               *(p for folder in ("templates", "www", "locale") for p in (ROOT / folder).rglob("*") if p.is_file())]
+    for path in sorted(sources):
+        digest.update(f"{path.relative_to(ROOT)}\n".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _render_key(public_version: str, policy, base_url: str) -> str:
+    explicit_policy = policy.model_dump_json() if policy is not None else ""
+    return hashlib.sha256(f"{public_version}\n{_code_digest()}\n{explicit_policy}\n{base_url}".encode()).hexdigest()
 
 
 class PublishQueue:

@@ -2,8 +2,9 @@
 
 A sink remembers a content hash per file, so the publisher uploads only what changed, and offers one exclusive
 publishing lock, so two publishers (two threads, processes or Function App instances) never interleave their
-uploads. Adapters: sink_directory.py (a local folder, the embedded default) and sink_blob.py (Azure Blob Storage,
-usually the static website's `$web` container). Every adapter passes tests/integration/test_site_sink_conformance.py.
+uploads; it also keeps one small note for the publisher (what it last rendered) out of the public site. Adapters:
+sink_directory.py (a local folder, the embedded default) and sink_blob.py (Azure Blob Storage, usually the static
+website's `$web` container). Every adapter passes tests/integration/test_site_sink_conformance.py.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class SiteSink(Protocol):
 
     def lock(self, timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[None]:
         """Hold the single publishing lock for the `with` block; SinkBusy when not had within `timeout` seconds."""
+
+    def read_state(self) -> str | None:
+        """What the publisher last noted with `write_state`; None before the first note."""
+
+    def write_state(self, state: str) -> None:
+        """Keep the publisher's note of what it published (a small JSON text) beside the site, never in it."""
 
 
 def content_hash(file: SiteFile) -> str:

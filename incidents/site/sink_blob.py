@@ -5,7 +5,8 @@ set, and the publisher's content hash kept in the blob's metadata: listing the c
 changed without downloading anything. The publishing lock is a 60 s lease on an empty lock blob, renewed while held,
 so a publisher that dies frees the lock within a minute. The lock blob (`<site container>.lock`) lives in a private
 container of the same account (`publish-locks`, created if missing; provisioned by status-site.bicep), never in the
-public site container, which holds only published files.
+public site container, which holds only published files. The publisher's note (`write_state`) is a blob beside it,
+`<site container>.state.json`.
 
 Only this module imports azure.storage (about 0.7 s), and it is itself imported only when a blob sink is built.
 """
@@ -35,6 +36,7 @@ class BlobSink:
         self.container = container
         self.lock_container = lock_container
         self.lock_blob = f"{container.container_name}.lock"
+        self.state_blob = f"{container.container_name}.state.json"
 
     @classmethod
     def for_service(cls, service: BlobServiceClient, container: str) -> BlobSink:
@@ -62,6 +64,22 @@ class BlobSink:
             return self.container.download_blob(check_path(path)).readall()
         except ResourceNotFoundError:
             return None
+
+    def read_state(self) -> str | None:
+        try:
+            return self.lock_container.download_blob(self.state_blob).readall().decode()
+        except ResourceNotFoundError:  # no note yet, or no private container yet
+            return None
+
+    def write_state(self, state: str) -> None:
+        try:
+            self.lock_container.upload_blob(self.state_blob, state.encode(), overwrite=True)
+        except ResourceNotFoundError as exc:
+            if exc.error_code != "ContainerNotFound":
+                raise
+            with suppress(ResourceExistsError):
+                self.lock_container.create_container()  # private: no public access
+            self.lock_container.upload_blob(self.state_blob, state.encode(), overwrite=True)
 
     @contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:

@@ -3,8 +3,9 @@
 Each file is written to a temporary file beside it and renamed over the old one, so a reader never sees half a file.
 Content hashes live in a manifest, written after the file: a crash between the two leaves an old hash, which only
 makes the next publish upload that file again. The publishing lock is an `fcntl` lock on a lock file, which holds
-across threads and processes on this machine. Both sit in a state folder beside the site (`.<name>.publish/` next to
-`<name>/`), so the site folder holds only the site, whoever serves or copies it.
+across threads and processes on this machine. Both, and the publisher's note (`write_state`), sit in a state folder
+beside the site (`.<name>.publish/` next to `<name>/`), so the site folder holds only the site, whoever serves or
+copies it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .sink import LOCK_TIMEOUT_S, SinkBusy, SiteFile, check_path
 
 MANIFEST = "manifest.json"
 LOCK_FILE = "lock"
+STATE_FILE = "state.json"
 
 
 class DirectorySink:
@@ -54,6 +56,15 @@ class DirectorySink:
             return (self.root / check_path(path)).read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             return None
+
+    def read_state(self) -> str | None:
+        try:
+            return (self.state / STATE_FILE).read_text()
+        except FileNotFoundError:
+            return None
+
+    def write_state(self, state: str) -> None:
+        _write_atomically(self.state / STATE_FILE, state.encode())
 
     @contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:

@@ -16,6 +16,11 @@ multi-partition container (Azure/azure-sdk-for-python issues 37230, 41434), and 
 tests could not tell. The two-field ORDER BY needs the composite indexes of INDEXING_POLICY: a container created
 elsewhere (Bicep) must declare them too.
 
+`public_version` reads one small marker document (PUBLIC_VIEW_ID, in the same container, left out of every query)
+whose counter is incremented (a patch) after every write that changes the public view. Cosmos DB has no transaction
+across two partitions, so the increment follows the write: a process that dies between the two leaves the counter
+behind until the next public write, which is why caches of the public view also expire on their own (service.py).
+
 With a key, the client may create the database and container (create_if_missing). With Entra ID
 (DefaultAzureCredential, e.g. a managed identity) the data-plane roles cannot create them: pass
 create_if_missing=False and provision them with the infrastructure; opening the store then checks that both exist.
@@ -28,6 +33,8 @@ and what the Cosmos stand-in of the tests does not check.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,6 +56,7 @@ from ..domain.store import (
     Stored,
     StoreMisconfigured,
     StoreUnavailable,
+    changes_public_view,
     check_fields,
     decode_page_token,
     page_of,
@@ -93,6 +101,8 @@ MIN_ATTEMPT_S = 0.3  # no call is started with less of the budget left than this
 # until the SDK's bounds end it; when all are busy, calls queue, and the wait counts against their budget.
 _WORKERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cosmos")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PUBLIC_VIEW_ID = "_public-view"  # no incident id can start with "_" (api/functions.py _ID)
 
 # Cosmos DB's status and sub-status codes (learn.microsoft.com/rest/api/cosmos-db/http-status-codes-for-cosmosdb;
 # sub-statuses as named in azure/cosmos/http_constants.py SubStatusCodes). A 404 is "no such incident" only with
@@ -214,7 +224,10 @@ class CosmosStore:
 
     def add(self, incident: Incident) -> Stored:
         body = incident.model_dump(mode="json")
-        return _stored(self._call(f"add {incident.id}", lambda bounds: self._container.create_item(body, **bounds)))
+        added = _stored(self._call(f"add {incident.id}", lambda bounds: self._container.create_item(body, **bounds)))
+        if incident.state is State.published:
+            self._bump_public_view()
+        return added
 
     def get(self, incident_id: str) -> Stored:
         return _stored(self._call(f"get {incident_id}", lambda bounds: self._container.read_item(
@@ -232,6 +245,8 @@ class CosmosStore:
             match_condition=MatchConditions.IfNotModified,
             **bounds,
         ))
+        if changes_public_view(doc["state"], fields, update):
+            self._bump_public_view()
         return _stored(doc)
 
     def find(self, query: IncidentQuery) -> Page:
@@ -259,11 +274,43 @@ class CosmosStore:
         # that starts with it (INDEXING_POLICY) serve the query.
         leading = ["c.source.fingerprint"] if query.fingerprint is not None else ["c.state"] if query.state else []
         order = ", ".join(f"{path} {direction}" for path in [*leading, "c.started_at", "c.id"])
-        sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {' AND '.join(where) or 'true'} ORDER BY {order}"
+        where.append("c.id != @public_view")
+        params.append({"name": "@public_view", "value": PUBLIC_VIEW_ID})
+        sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {' AND '.join(where)} ORDER BY {order}"
         docs = self._call("find incidents", lambda bounds: list(self._container.query_items(
             sql, parameters=params, enable_cross_partition_query=True, max_item_count=int(query.limit) + 1, **bounds
         )))
         return page_of([_stored(doc, public_only=query.public_only) for doc in docs], query.limit)
+
+    def public_version(self) -> str:
+        try:
+            doc = self._call("read the public view's version", lambda bounds: self._container.read_item(
+                item=PUBLIC_VIEW_ID, partition_key=PUBLIC_VIEW_ID, **bounds))
+        except NotFound:
+            return f"{self.database}/{self.container}:0"  # no public write yet
+        return f"{doc['store_id']}:{doc['version']}"
+
+    def _bump_public_view(self) -> None:
+        """Increment the marker's counter (creating it on the first public write). The write it follows is already
+        stored, so a failure here is logged, not raised: a retry would repeat that write."""
+        increment = [{"op": "incr", "path": "/version", "value": 1}]
+        try:
+            for _ in range(3):
+                try:
+                    self._call("bump the public view's version", lambda bounds: self._container.patch_item(
+                        item=PUBLIC_VIEW_ID, partition_key=PUBLIC_VIEW_ID, patch_operations=increment, **bounds))
+                    return
+                except NotFound:
+                    marker = {"id": PUBLIC_VIEW_ID, "store_id": uuid.uuid4().hex[:16], "version": 1}
+                    try:
+                        self._call("create the public view's version", lambda bounds, marker=marker:
+                                   self._container.create_item(marker, **bounds))
+                        return
+                    except AlreadyExists:
+                        continue  # another writer created it first: increment that one
+        except StoreUnavailable as exc:
+            log.warning("the public view's version was not moved on after a public write (%s); caches of the "
+                        "public view catch up when they expire", exc)
 
     def close(self) -> None:
         if self._client is not None:

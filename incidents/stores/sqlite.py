@@ -3,6 +3,8 @@
 `incidents` holds each incident's JSON without its timeline, plus the columns `find` filters and sorts on, and a
 `version` that is bumped by every append (the ETag is derived from it). `incident_updates` holds the timeline, one
 row per entry; triggers refuse UPDATE and DELETE on it, so it is append-only even to someone with a SQL shell.
+`public_view` is one row: a random id of this database and a counter bumped in the same transaction as every write
+that changes the public view (`public_version`).
 Timestamps are the fixed-width strings of models.format_utc, so comparing strings compares times.
 """
 
@@ -30,6 +32,7 @@ from ..domain.store import (
     StoreError,
     StoreMisconfigured,
     StoreUnavailable,
+    changes_public_view,
     check_fields,
     decode_page_token,
     page_of,
@@ -61,6 +64,12 @@ CREATE TABLE IF NOT EXISTS incident_updates (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS incident_updates_public ON incident_updates (incident_id, seq)
     WHERE json_extract(body, '$.visibility') = 'public';
+CREATE TABLE IF NOT EXISTS public_view (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO public_view (id, store_id, version) VALUES (1, lower(hex(randomblob(8))), 0);
 CREATE TRIGGER IF NOT EXISTS incident_updates_no_update BEFORE UPDATE ON incident_updates
 BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS incident_updates_no_delete BEFORE DELETE ON incident_updates
@@ -76,6 +85,7 @@ _UPDATE = (
     f"UPDATE incidents SET body = ?, {', '.join(c + ' = ?' for c in _COLUMNS)}, version = version + 1"
     " WHERE id = ? AND version = ?"
 )
+_BUMP_PUBLIC_VIEW = "UPDATE public_view SET version = version + 1 WHERE id = 1"
 BUSY_TIMEOUT_S = 5.0
 
 
@@ -138,6 +148,8 @@ class SqliteStore:
                 "INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
                 [(incident.id, seq, json.dumps(u)) for seq, u in enumerate(updates, start=1)],
             )
+            if incident.state is State.published:
+                db.execute(_BUMP_PUBLIC_VIEW)
         return Stored(incident, _etag(incident.id, 1))
 
     def get(self, incident_id: str) -> Stored:
@@ -164,6 +176,8 @@ class SqliteStore:
                 " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
                 (incident_id, json.dumps(dict(update)), incident_id),
             )
+            if changes_public_view(doc["state"], fields, update):
+                db.execute(_BUMP_PUBLIC_VIEW)
             # Read back before COMMIT: what could not be read back is never written (it would break every read).
             return _stored(self._rows(db, "WHERE id = ?", [incident_id]))[0]
 
@@ -191,6 +205,11 @@ class SqliteStore:
         with self._read() as db:
             rows = self._rows(db, sql, [*params, query.limit + 1], public_only=query.public_only)
         return page_of(_stored(rows), query.limit)
+
+    def public_version(self) -> str:
+        with self._errors():
+            store_id, version = self._db().execute("SELECT store_id, version FROM public_view").fetchone()
+        return f"{store_id}:{version}"
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -170,6 +171,23 @@ def test_the_public_feed_covers_thirty_days_and_says_when_it_clamps(api):
 
     narrow = api.request("GET", "v1/public/incidents", role=None, params={"since": "2027-01-10T00:00:00+01:00"}).json()
     assert narrow["since_clamped"] is False and narrow["since"] == "2027-01-09T23:00:00.000Z"
+
+
+def test_the_public_feed_answers_304_to_a_poller_until_the_public_view_changes(api):
+    live = api.create(title="Results delayed")
+    first = api.request("GET", "v1/public/incidents", role=None)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"') and first.text == json.dumps(first.json(), ensure_ascii=False)  # json_response's
+    api.clock.advance(minutes=1)  # generated_at and since move; the incidents do not
+    again = api.request("GET", "v1/public/incidents", role=None, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
+    assert again.headers["Access-Control-Allow-Origin"] == "*" and "max-age" in again.headers["Cache-Control"]
+    api.request("PATCH", f"v1/admin/incidents/{live['id']}", json={"note": "internal"})
+    assert api.request("GET", "v1/public/incidents", role=None, headers={"If-None-Match": etag}).status_code == 304
+    api.request("PATCH", f"v1/admin/incidents/{live['id']}", json={"status": "identified"})
+    changed = api.request("GET", "v1/public/incidents", role=None, headers={"If-None-Match": f'"x", {etag}'})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.json()["incidents"][0]["status"] == "identified"
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "words"), [

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from incidents.domain.models import Incident, Severity, Status, format_utc
-from incidents.site.publisher import KIND_ORDER, publish
+from incidents.domain.store import IncidentQuery, find_all
+from incidents.site.publisher import HISTORY, KIND_ORDER, STATUS_DOCUMENTS, publish
 from incidents.site.sink import SinkBusy, SiteFile, content_hash
 
 NOW = datetime(2026, 11, 26, 21, 43, tzinfo=timezone.utc)
@@ -62,6 +63,12 @@ class Recorder:
     def lock(self, timeout=30.0):
         return self.sink.lock(timeout)
 
+    def read_state(self):
+        return self.sink.read_state()
+
+    def write_state(self, state):
+        self.sink.write_state(state)
+
 
 def a_file(path: str = "status/en.json", content: bytes = b'{"ok": true}', kind: str = "data",
            content_type: str = "application/json", cache_control: str = "public, max-age=30") -> SiteFile:
@@ -91,6 +98,15 @@ def test_put_then_read_round_trips_and_remembers_the_hash(site_sink):
     assert sink.read("status/en.json") == b'{"n": 2}' and sink.read("fr/index.html") == "<p>é</p>".encode()
     assert sink.current_hashes() == {"status/en.json": content_hash(second), "fr/index.html": "h-page"}
     assert site_sink.another().current_hashes() == sink.current_hashes()  # kept by the target, not the object
+
+
+def test_the_publishers_note_round_trips_and_stays_out_of_the_site(site_sink):
+    sink = site_sink.sink
+    assert sink.read_state() is None
+    sink.write_state('{"key": "a"}')
+    sink.write_state('{"key": "b", "é": 1}')
+    assert sink.read_state() == site_sink.another().read_state() == '{"key": "b", "é": 1}'
+    assert sink.current_hashes() == {}
 
 
 @pytest.mark.parametrize("path", ["../escape.html", "/index.html", "a//b.json", "a/./b.json", "", "a\\b.json"])
@@ -151,6 +167,46 @@ def test_files_go_up_assets_then_data_then_pages(site_sink, store):
     kind_of = {f.path: f.kind for f in recorder.puts}
     reported = [kind_of[p] for p in report.uploaded]
     assert reported == sorted(reported, key=KIND_ORDER.index)
+
+
+# Publishing only what changed: a publish with nothing new moves generated_at and renders nothing
+
+
+def _as_rendered(sink, store, now) -> None:
+    """Every file in the sink is what a full render of the store at `now` makes."""
+    files = {f.path: f for f in _render_at(store, now)}
+    assert set(sink.current_hashes()) == set(files)
+    for path, file in files.items():
+        assert sink.read(path) == file.content, path
+
+
+def test_a_publish_with_nothing_new_renders_nothing_and_only_moves_generated_at(site_sink, store, monkeypatch):
+    publish(store, site_sink.sink, now=NOW)
+    import incidents.site.render as render
+
+    rendered = render.render_site
+    monkeypatch.setattr(render, "render_site", lambda *a, **k: pytest.fail("rendered with nothing new"))
+    later = NOW + timedelta(seconds=20)  # within the minute: open incidents' uptime moves with each minute
+    report = publish(store, site_sink.another(), now=later)
+    assert sorted(report.uploaded) == sorted(STATUS_DOCUMENTS) and report.unchanged > 10
+    monkeypatch.setattr(render, "render_site", rendered)
+    _as_rendered(site_sink.sink, store, later)
+
+
+def test_a_public_write_or_the_window_passing_an_incident_renders_in_full(site_sink, store):
+    publish(store, site_sink.sink, now=NOW)
+    stored = store.get("inc-20261126-000002")
+    store.append(stored.incident.id, stored.etag, {"status": "resolved", "resolved_at": format_utc(NOW),
+                                                   "updated_at": format_utc(NOW)},
+                 {"id": "u1", "at": format_utc(NOW), "status": "resolved", "severity": "sev2",
+                  "message": {"en": "Fixed."}, "author": "oncall@example.com", "visibility": "public"})
+    later = NOW + timedelta(minutes=1)
+    assert publish(store, site_sink.sink, now=later).uploaded != sorted(STATUS_DOCUMENTS)
+    _as_rendered(site_sink.sink, store, later)
+    for days in (30, 90):  # off the front page, then out of the history
+        after = NOW + timedelta(days=days, minutes=1)
+        publish(store, site_sink.sink, now=after)
+        _as_rendered(site_sink.sink, store, after)
 
 
 # The lock
@@ -231,10 +287,14 @@ def test_concurrent_publishes_of_different_states_leave_one_whole_site(site_sink
 
 
 def _render(store):
-    from incidents.site.publisher import HISTORY, public_incidents
+    return _render_at(store, NOW)
+
+
+def _render_at(store, now):
     from incidents.site.render import render_site
 
-    return render_site(public_incidents(store, NOW - HISTORY), now=NOW)
+    everything = IncidentQuery(state="published", active_since=now - HISTORY, public_only=True)
+    return render_site([s.incident for s in find_all(store, everything)], now=now)
 
 
 def _served_type(kind: str, file: SiteFile) -> str:
@@ -265,3 +325,4 @@ def _assert_consistent(sink) -> tuple[str, str]:
     assert {c["status"] for c in statuspage["components"]} >= {s for s, _ in seen} - {"operational"}
     assert len(seen) == 1, seen
     return seen.pop()
+

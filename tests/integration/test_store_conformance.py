@@ -20,6 +20,8 @@ from incidents.domain.models import (
     MESSAGE_MAX,
     TITLE_MAX,
     AlertSource,
+    Confirmation,
+    Dismissal,
     Incident,
     IncidentChange,
     NewIncident,
@@ -370,6 +372,93 @@ def test_an_idempotency_key_is_one_admins_and_one_requests(store):
     other_admin = service.create(body, author="bo", idempotency_key="k-1")
     assert other_admin.incident.id != first.incident.id
     assert len(store.find(IncidentQuery()).items) == 2
+
+
+# The public view's version: what lets caches of the public feed and the site know they are stale
+
+
+def test_public_version_moves_on_every_write_the_public_can_see_and_only_then(store):
+    seen = [store.public_version()]
+
+    def moved() -> bool:
+        seen.append(store.public_version())
+        return seen[-1] != seen[-2]
+
+    assert isinstance(seen[0], str) and store.public_version() == seen[0]
+    draft = store.add(an_incident(state="draft"))
+    assert not moved()
+    draft = store.append(draft.incident.id, draft.etag, {"updated_at": format_at(1)},
+                         an_update(1, visibility="internal", message=None, note="still firing"))
+    assert not moved()
+    published = store.append(draft.incident.id, draft.etag, {"state": "published", "updated_at": format_at(2)},
+                             an_update(2))
+    assert moved()
+    other = store.add(an_incident())
+    assert moved()
+    note = an_update(3, visibility="internal", message=None, note="internal only")
+    published = store.append(published.incident.id, published.etag, {"updated_at": format_at(3),
+                                                                      "acknowledged_at": format_at(3)}, note)
+    assert not moved(), "an internal note changes nothing the public sees"
+    store.append(published.incident.id, published.etag, {"title": {"en": "Renamed"}, "updated_at": format_at(4)},
+                 an_update(4, visibility="internal", message=None, note="renamed"))
+    assert moved()
+    append_status(store, other.incident.id, other.etag, "resolved", 5)
+    assert moved()
+    assert set(ids(store.find(IncidentQuery()))) == {other.incident.id, draft.incident.id}  # incidents only, ever
+
+
+def test_two_stores_never_share_a_public_version(store, store_factory, request):
+    kind = request.node.callspec.params["store"]
+    other = store_factory(kind)
+    for s in (store, other):
+        s.add(an_incident())
+    assert store.public_version() != other.public_version()
+
+
+_WRITES = ["create", "create_draft", "patch", "note", "confirm", "dismiss", "resolve", "reopen"]
+
+
+def test_the_cached_public_feed_equals_the_computed_one_after_every_kind_of_write(store):
+    """The public feed is cached by the store's public_version; after each kind of write, the cached feed (of the
+    service that wrote, and of another instance on the same store) equals one computed afresh."""
+    clock = [T0]
+    writer = IncidentService(store, clock=lambda: clock[0])
+    elsewhere = IncidentService(store, clock=lambda: clock[0])  # another Function App instance
+
+    def computed():
+        return IncidentService(store, clock=lambda: clock[0]).public_feed()  # an empty cache
+
+    def check(label: str) -> None:
+        fresh = computed()
+        for service in (writer, elsewhere):
+            cached = service.public_feed()
+            assert (cached.incidents, cached.incidents_json, cached.next_token, cached.etag) == \
+                   (fresh.incidents, fresh.incidents_json, fresh.next_token, fresh.etag), label
+
+    body = NewIncident(title="Checkout fails", severity="sev2", public_message="Looking.")
+    check("empty")
+    live = writer.create(body, author="ana").incident.id
+    check("create")
+    draft = writer.create(NewIncident(**body.model_dump(exclude={"state"}), state="draft"), author="ana").incident.id
+    other = writer.create(NewIncident(**body.model_dump(exclude={"state"}), state="draft"), author="ana").incident.id
+    check("create a draft")
+    clock[0] += timedelta(minutes=1)
+    writer.change(live, IncidentChange(status="identified", public_message="Found it."), author="ana")
+    check("patch")
+    writer.change(live, IncidentChange(note="internal only"), author="ana")
+    check("note")
+    writer.confirm(draft, Confirmation(public_message="Confirmed."), author="ana")
+    check("confirm")
+    writer.dismiss(other, Dismissal(reason="a test"), author="ana")
+    check("dismiss")
+    writer.change(live, IncidentChange(status="resolved", public_message="Fixed."), author="ana")
+    check("resolve")
+    writer.change(live, IncidentChange(reopen=True, public_message="It is back."), author="ana")
+    check("reopen")
+    writer.change(live, IncidentChange(status="resolved"), author="ana")
+    clock[0] += timedelta(days=30, minutes=1)  # the resolved incident leaves the 30-day window
+    check("window")
+    assert [i.id for i in writer.public_feed().incidents] == [draft]
 
 
 # The byte budget (domain/size.py): the service refuses growth before Cosmos DB's 2 MB, on every store alike, and
