@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.support.cosmos_emulator",
+    "tests.support.cosmos_fault_proxy",
     "tests.support.stores",
     "tests.support.identity",
     "tests.support.slack_sink",

@@ -13,18 +13,11 @@ import pytest
 
 from incidents.stores.cosmos import CosmosStore
 from tests.e2e.test_alert_intake import alert
-from tests.support.cosmos_fault_proxy import CosmosFaultProxy
 
 pytestmark = pytest.mark.cosmos
 AZURE_MONITOR_WAITS_S = 10
 ANSWER_WITHIN_S = 8
 _names = itertools.count(1)
-
-
-@pytest.fixture
-def faults(cosmos_emulator):
-    with CosmosFaultProxy(cosmos_emulator.endpoint) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ from incidents.domain.store import (
 from incidents.stores.cosmos import OPERATION_TIMEOUT_S, CosmosStore
 from incidents.stores.sqlite import SqliteStore
 from tests.support.cosmos_emulator import EMULATOR_KEY
-from tests.support.cosmos_fault_proxy import CosmosFaultProxy
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 _ids = itertools.count(1)
@@ -491,12 +490,6 @@ def test_an_incident_with_four_locale_updates_can_always_be_resolved(store):
 
 # Cosmos DB in trouble, through a loopback proxy that answers as Cosmos DB does (tests/support/cosmos_fault_proxy.py):
 # every failure is the port's error, by status and sub-status, within the call's bound.
-
-
-@pytest.fixture
-def faults(cosmos_emulator):
-    with CosmosFaultProxy(cosmos_emulator.endpoint) as proxy:
-        yield proxy
 
 
 @pytest.fixture

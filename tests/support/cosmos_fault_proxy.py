@@ -25,9 +25,12 @@ import http.client
 import json
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+import pytest
 
 # Cosmos DB's error codes by status, as its gateway names them in the body's "code".
 _CODES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 408: "RequestTimeout", 410: "Gone",
@@ -164,3 +167,10 @@ class CosmosFaultProxy:
 
         return Handler
 
+
+
+@pytest.fixture
+def faults(cosmos_emulator) -> Iterator[CosmosFaultProxy]:
+    """The fault proxy in front of this session's Cosmos DB emulator, for one test."""
+    with CosmosFaultProxy(cosmos_emulator.endpoint) as proxy:
+        yield proxy
