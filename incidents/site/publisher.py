@@ -15,7 +15,8 @@ site) and the time until which the same incidents render the same site (the firs
 90-day history or the 30-day front page, at most FULL_CHECK_EVERY away). A publish that finds the same key before
 that time changes only what moves with the clock, `generated_at` in status/<locale>.json: it reads those four files
 back, sets it, and uploads them, without reading incidents or rendering a page. Those bytes are the ones a full
-render would make at that time.
+render would make at that time, but for the uptime of an incident still open, which is refreshed every 15 minutes
+(uptime.next_change).
 PublishQueue coalesces the bursts of requests that changes make. The process's one Publisher is built by the
 composition root (bootstrap.publisher_for).
 """
@@ -124,7 +125,7 @@ def _status_documents_at(sink: SiteSink, now: datetime, key: str) -> list[SiteFi
 def _window_changes(incidents: list[Incident], now: datetime) -> datetime:
     """The first time after `now` at which the clock alone changes the site: one of these incidents leaves the front
     page's or the history's window, by its resolution or, without one, its last change (the earlier of the two: a
-    spare full publish costs less than a stale one); or the uptime moves (uptime.next_change: every minute while an
+    spare full publish costs less than a stale one); or the uptime moves (uptime.next_change: every 15 minutes while an
     incident is open)."""
     from .uptime import next_change
     from .view import FRONT_DAYS

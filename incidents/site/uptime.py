@@ -80,12 +80,17 @@ def period_start(now: datetime) -> datetime:
     return datetime.combine(today - timedelta(days=UPTIME_DAYS - 1), time(), timezone.utc)
 
 
+OPEN_REFRESH = timedelta(minutes=15)  # about what moves a two-decimal 90-day percentage (0.01 % = 13 min down)
+
+
 def next_change(now: datetime, *, any_open: bool) -> datetime:
-    """The first time after `now` at which the clock alone changes the uptime: the next minute while an incident
-    is open (its minutes grow), else the next 00:00 UTC (the 90 days move on)."""
+    """When the uptime, as of the last full render, is next worth rendering again for the clock alone: every
+    OPEN_REFRESH while an incident is open (its minutes grow; a re-render every minute would cost a full publish a
+    minute), else the next 00:00 UTC (the 90 days move on). Any public change renders it at once anyway."""
+    midnight = period_start(now) + timedelta(days=UPTIME_DAYS)
     if any_open:
-        return _minute(now) + timedelta(minutes=1)
-    return period_start(now) + timedelta(days=UPTIME_DAYS)
+        return min(_minute(now) + OPEN_REFRESH, midnight)
+    return midnight
 
 
 def component_uptimes(components: Iterable[str], spans: Iterable[Span], *, now: datetime) -> list[ComponentUptime]:

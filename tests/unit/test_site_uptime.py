@@ -88,7 +88,8 @@ def test_an_open_incident_counts_until_now_and_grows_with_the_clock():
     incidents = [make(severity="sev2", components=["Payments"], opened=at(20))]
     assert today(uptime_of(incidents)) == {"partial_outage": 103}  # 20:00 to 21:43
     assert today(uptime_of(incidents, now=NOW + timedelta(minutes=10, seconds=59))) == {"partial_outage": 113}
-    assert next_change(NOW + timedelta(seconds=30), any_open=True) == NOW + timedelta(minutes=1)
+    assert next_change(NOW + timedelta(seconds=30), any_open=True) == NOW + timedelta(minutes=15)
+    assert next_change(TODAY + timedelta(hours=23, minutes=50), any_open=True) == TODAY + timedelta(days=1)
     assert next_change(NOW, any_open=False) == TODAY + timedelta(days=1)
 
 
