@@ -100,7 +100,7 @@ def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None,
 def _status_documents_at(sink: SiteSink, now: datetime, key: str) -> list[SiteFile] | None:
     """The status documents as a full render would make them at `now`, from the published ones; None when the last
     full publish does not hold at `now` (another key, past its time, or a file missing)."""
-    from .render import JSON, SHORT_CACHE
+    from .render import JSON, SHORT_CACHE, json_bytes
 
     try:
         state = json.loads(sink.read_state() or "null")
@@ -117,8 +117,7 @@ def _status_documents_at(sink: SiteSink, now: datetime, key: str) -> list[SiteFi
             return None
         document = json.loads(published)
         document["generated_at"] = format_utc(now)
-        content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()  # as render._json
-        files.append(SiteFile(path, content, JSON, SHORT_CACHE, "data"))
+        files.append(SiteFile(path, json_bytes(document), JSON, SHORT_CACHE, "data"))
     return files
 
 

@@ -83,7 +83,8 @@ _BLANK = IncidentView("", Text(""), Text(""), Label("sev3", ""), Label("investig
                       (UpdateView("", _NEVER, Label("investigating", ""), None),))  # the script's card template
 
 
-def _json(document: dict) -> bytes:
+def json_bytes(document: dict) -> bytes:
+    """A published JSON file's bytes: compact UTF-8 (the publisher's fast path writes the same)."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -121,13 +122,13 @@ def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | No
     for locale in LOCALES:
         view = build_view(public, locale=locale, now=now, policy=policy)
         env = environment(locale)
-        data.append(SiteFile(f"status/{locale}.json", _json(status_document(view)), JSON, SHORT_CACHE, "data"))
+        data.append(SiteFile(f"status/{locale}.json", json_bytes(status_document(view)), JSON, SHORT_CACHE, "data"))
         feed = env.get_template("feed.atom").render(feed_context(view, base_url))
         data.append(SiteFile(f"feed/{locale}.atom", feed.encode(), ATOM, SHORT_CACHE, "data"))
         if locale == "en":
             for path, document in statuspage_documents(view, base_url).items():
-                data.append(SiteFile(path, _json(document), JSON, SHORT_CACHE, "data"))
-            data.append(SiteFile(UPTIME_PATH, _json(uptime_document(view)), JSON, SHORT_CACHE, "data"))
+                data.append(SiteFile(path, json_bytes(document), JSON, SHORT_CACHE, "data"))
+            data.append(SiteFile(UPTIME_PATH, json_bytes(uptime_document(view)), JSON, SHORT_CACHE, "data"))
         for page in PAGES:
             html = env.get_template(page).render(_page_context(view, page, base_url, assets))
             pages.append(SiteFile(page_path(locale, page), html.encode(), HTML, SHORT_CACHE, "page"))
