@@ -81,30 +81,32 @@ def build(settings: Settings, *, store: IncidentStore | None = None, notifier: N
 
 
 def build_store(settings: Settings) -> IncidentStore:
+    """The configured store; SettingsError (one line naming the setting) when it cannot be used as configured."""
     from .domain.store import StoreMisconfigured
     from .settings import SettingsError
 
+    try:
+        return _open_store(settings)
+    except StoreMisconfigured as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _open_store(settings: Settings) -> IncidentStore:
     if settings.incidents_store == "cosmos":
         from .stores.cosmos import CosmosStore
 
-        try:
-            return CosmosStore(
-                settings.cosmos_endpoint,
-                settings.cosmos_database,
-                settings.cosmos_container,
-                key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
-                verify_tls=settings.cosmos_verify_tls,
-                # A managed identity's data-plane role cannot create databases: infrastructure/ provisions them.
-                create_if_missing=settings.cosmos_key is not None,
-            )
-        except StoreMisconfigured as exc:  # its message names the setting to fix
-            raise SettingsError(str(exc)) from None
+        return CosmosStore(
+            settings.cosmos_endpoint,
+            settings.cosmos_database,
+            settings.cosmos_container,
+            key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
+            verify_tls=settings.cosmos_verify_tls,
+            # A managed identity's data-plane role cannot create databases: infrastructure/ provisions them.
+            create_if_missing=settings.cosmos_key is not None,
+        )
     from .stores.sqlite import SqliteStore
 
-    try:
-        return SqliteStore(settings.incidents_sqlite_path)
-    except StoreMisconfigured as exc:
-        raise SettingsError(f"INCIDENTS_SQLITE_PATH: {exc}") from None
+    return SqliteStore(settings.incidents_sqlite_path)
 
 
 _publisher: tuple[Settings, Publisher] | None = None

@@ -129,7 +129,8 @@ class SqliteStore:
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
             reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
-            raise StoreMisconfigured(f"cannot use {self.path} as the SQLite database: {reason}") from None
+            raise StoreMisconfigured(
+                f"INCIDENTS_SQLITE_PATH: cannot use {self.path} as the SQLite database: {reason}") from None
 
     # The port
 
