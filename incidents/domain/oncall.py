@@ -117,7 +117,7 @@ class Person(_Frozen):
     id: PersonId
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     email: Annotated[str, AfterValidator(_email)] = Field(repr=False)
-    mobile: Annotated[str, AfterValidator(_e164)] = Field(repr=False)  # stored compact: +46700000000
+    mobile: Annotated[str, AfterValidator(_e164)] = Field(repr=False)  # stored compact, E.164 without spaces
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] = Field(repr=False)
     time_zone: TimeZoneName
     may_publish: bool = False  # may confirm and publish incidents from Slack
