@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.support.stores",
     "tests.support.identity",
     "tests.support.slack_sink",
+    "tests.support.acs_standin",
     "tests.support.api",
     "tests.support.azurite",
     "tests.support.site",

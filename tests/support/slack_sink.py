@@ -47,6 +47,7 @@ class Recorded:
 class SlackSink:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.answers: list[Reply] = []  # the reply each request got, in the same order
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -66,7 +67,8 @@ class SlackSink:
     def _next(self, recorded: Recorded) -> Reply:
         with self._lock:
             self.requests.append(recorded)
-            return self._replies.popleft() if self._replies else Reply()
+            self.answers.append(self._replies.popleft() if self._replies else Reply())
+            return self.answers[-1]
 
     def stop(self) -> None:
         self._stopping.set()  # releases stalled handlers
