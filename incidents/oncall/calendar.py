@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from icalendar import Calendar, Event
 
 from ..domain.oncall import WEEK, Roster, Shift, Why, shifts_of, zone
+from ..domain.paging import link_signature
 
 DAYS_AHEAD = 90
 PRODUCT = "-//Petanque Life//Incidents on-call//EN"
@@ -62,3 +63,14 @@ def _reason(roster: Roster, why: Why) -> str:
     if why.source == "cover":
         return f"Covering {name} (override {why.override_id})."
     return f"Standing in for {name}" + (f" (override {why.override_id})." if why.override_id else ".")
+
+
+def calendar_token(secret: bytes, person_id: str) -> str:
+    """What makes a person's calendar address unguessable: a truncated HMAC-SHA256 of "calendar:<id>", base64url.
+    Rotating the secret (ONCALL_LINK_SECRET) revokes every address at once."""
+    return link_signature(secret, "calendar", person_id)
+
+
+def calendar_url(base_url: str, secret: bytes, person_id: str) -> str:
+    """The address a calendar app subscribes to; `base_url` is the configured one, never a request's Host."""
+    return f"{base_url.rstrip('/')}/api/v1/oncall/calendar/{person_id}/{calendar_token(secret, person_id)}.ics"

@@ -1,7 +1,8 @@
 """Pytest plugin: a fresh, empty incident store per test, on each adapter.
 
 `store` is parametrised over SQLite and Cosmos (the emulator; marked `cosmos`), so a test that uses it runs on both.
-`store_factory(kind)` opens more stores in one test; `make_store` builds one outside a fixture.
+`store_factory(kind)` opens more stores in one test; `make_store` builds one outside a fixture. `roster_store` is
+an on-call roster store beside `store`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.domain.store import IncidentStore
+from incidents.domain.store import IncidentStore, RosterStore
 
 STORE_KINDS = ("sqlite", "cosmos")
 COSMOS_DATABASE = "tests"
@@ -61,3 +62,21 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 )
 def store(request: pytest.FixtureRequest, store_factory: Callable[[str], IncidentStore]) -> IncidentStore:
     return store_factory(request.param)
+
+
+@pytest.fixture
+def roster_store(request: pytest.FixtureRequest, store: IncidentStore) -> Iterator[RosterStore]:
+    """A new, empty roster store beside `store`, so of its kind too: in the same SQLite file (as deployed), or in a
+    new container of the emulator."""
+    from incidents.stores.sqlite import SqliteRosterStore, SqliteStore
+
+    if isinstance(store, SqliteStore):
+        roster = SqliteRosterStore(store.path)
+    else:
+        from incidents.stores.cosmos import CosmosRosterStore
+
+        emulator = request.getfixturevalue("cosmos_emulator")
+        roster = CosmosRosterStore(emulator.endpoint, COSMOS_DATABASE, f"oncall-{uuid.uuid4().hex[:12]}",
+                                   key=emulator.key, verify_tls=emulator.verify_tls)
+    yield roster
+    roster.close()
