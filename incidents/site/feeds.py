@@ -5,7 +5,9 @@ unchanged.
 Statuspage mappings (docs/status-site.md): severity -> impact sev3 minor, sev2 major, sev1 critical; overall status
 -> indicator operational none, degraded_performance minor, partial_outage major, major_outage critical, described by
 scope as the banner is (DESCRIPTION). Component statuses and incident statuses already use Statuspage's values.
-Statuspage content is English.
+A maintenance window is a Statuspage scheduled maintenance (impact `maintenance`, status scheduled / in_progress /
+completed as the clock makes it; a cancelled window is left out, as Statuspage deletes one), and overall
+`under_maintenance` is indicator `maintenance`, "Service Under Maintenance". Statuspage content is English.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from dataclasses import asdict
 from typing import Any
 
 from .uptime import DOWNTIME_WEIGHT, UPTIME_DAYS
-from .view import ComponentView, IncidentView, SiteView, component_id
+from .view import ComponentView, IncidentView, MaintenanceView, SiteView, component_id
 
 SCHEMA_VERSION = 1
 UPTIME_PATH = "status/uptime.json"  # next to status/<locale>.json: numbers only, the same for every locale
 PAGE_ID, PAGE_NAME = "petanque-life", "Petanque Life"
 MAX_INCIDENTS = 50  # incidents.json: the 50 most recent, as Statuspage serves it
+MAX_MAINTENANCES = 50  # scheduled-maintenances.json: likewise
 IMPACT = {"sev3": "minor", "sev2": "major", "sev1": "critical"}
 INDICATOR = {"operational": "none", "degraded_performance": "minor", "partial_outage": "major",
-             "major_outage": "critical"}
+             "major_outage": "critical", "under_maintenance": "maintenance"}
 # (overall status, only some components at it) -> status.description, in Statuspage's words
 DESCRIPTION = {
     ("operational", False): "All Systems Operational",
@@ -33,6 +36,8 @@ DESCRIPTION = {
     ("partial_outage", False): "Partial System Outage",
     ("major_outage", True): "Partial System Outage",
     ("major_outage", False): "Major Service Outage",
+    ("under_maintenance", True): "Service Under Maintenance",
+    ("under_maintenance", False): "Service Under Maintenance",
 }
 # An entry that only changed the status or severity has no words of its own; Statuspage bodies are never empty.
 DEFAULT_BODY = {
@@ -40,6 +45,12 @@ DEFAULT_BODY = {
     "identified": "The issue has been identified and a fix is being worked on.",
     "monitoring": "A fix has been implemented and we are monitoring the results.",
     "resolved": "This incident has been resolved.",
+}
+MAINTENANCE_BODY = {  # Statuspage's own sentences for a scheduled maintenance
+    "scheduled": "We will be undergoing scheduled maintenance during this time.",
+    "in_progress": "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+    "completed": "The scheduled maintenance has been completed.",
+    "cancelled": "This scheduled maintenance has been cancelled.",
 }
 
 
@@ -101,10 +112,14 @@ def _urn(name: str) -> str:
 
 
 def feed_context(view: SiteView, base_url: str) -> dict[str, Any]:
-    """What templates/feed.atom renders: one entry per recent incident (the 50 newest of 90 days), stable ids."""
+    """What templates/feed.atom renders: one entry per recent incident (the 50 newest of 90 days) and one per
+    maintenance window the pages show (in progress, within 14 days, or in the history), stable ids."""
     locale = view.locale
     urls = Urls(base_url, f"feed/{locale}.atom")
     history = urls.absolute(page_path(locale, "history.html"))
+    home = urls.absolute(page_path(locale, "index.html"))
+    windows = [(m, home) for m in (*view.maintenance_active, *view.maintenance_upcoming)]
+    windows += [(m, history) for m in view.maintenance_past]
     return {
         "view": view, "id": _urn(f"feed/{locale}"), "updated": (view.updated_at or view.generated_at).iso,
         # rel="self" names the feed's own address: left out when it is not known (no base_url, a local preview)
@@ -112,11 +127,14 @@ def feed_context(view: SiteView, base_url: str) -> dict[str, Any]:
         "alternate": urls.absolute(page_path(locale, "index.html")),
         "entries": [(_urn(f"{locale}/{i.id}"), f"{history}#{i.id}", i)
                     for m in view.history for i in m.incidents][:MAX_INCIDENTS],  # feed readers want the latest
+        "maintenance_entries": [(_urn(f"{locale}/{m.id}"), f"{page}#{m.id}", m)
+                                for m, page in windows][:MAX_MAINTENANCES],
     }
 
 
 def statuspage_documents(view: SiteView, base_url: str) -> dict[str, dict[str, Any]]:
-    """api/v2/{summary,status,components,incidents,incidents/unresolved}.json from the English view."""
+    """api/v2/{summary,status,components,incidents,incidents/unresolved}.json and
+    api/v2/scheduled-maintenances{,/upcoming,/active}.json from the English view."""
     base = base_url.rstrip("/")
     updated = (view.updated_at or view.generated_at).iso
     page = {"id": PAGE_ID, "name": PAGE_NAME, "url": f"{base}/", "time_zone": "Etc/UTC", "updated_at": updated}
@@ -126,14 +144,22 @@ def statuspage_documents(view: SiteView, base_url: str) -> dict[str, dict[str, A
     components = [_component(c, n, everything, updated) for n, c in enumerate(view.components)]
     by_name = {c["name"]: c for c in components}
     unresolved = [_incident(i, by_name, base) for i in view.active]
+    active = [_maintenance(m, by_name, base, "index.html") for m in view.maintenance_active]
+    upcoming = [_maintenance(m, by_name, base, "index.html") for m in view.maintenance_scheduled]
+    past = [_maintenance(m, by_name, base, "history.html") for m in view.maintenance_past
+            if m.state.code != "cancelled"]
+    recent = sorted([*active, *upcoming, *past], key=lambda m: (m["scheduled_for"], m["id"]), reverse=True)
     return {
         "api/v2/summary.json": {"page": page, "components": components, "incidents": unresolved,
-                                "scheduled_maintenances": [], "status": status},
+                                "scheduled_maintenances": [*active, *upcoming], "status": status},
         "api/v2/status.json": {"page": page, "status": status},
         "api/v2/components.json": {"page": page, "components": components},
         "api/v2/incidents.json": {"page": page,
                                   "incidents": [_incident(i, by_name, base) for i in everything[:MAX_INCIDENTS]]},
         "api/v2/incidents/unresolved.json": {"page": page, "incidents": unresolved},
+        "api/v2/scheduled-maintenances.json": {"page": page, "scheduled_maintenances": recent[:MAX_MAINTENANCES]},
+        "api/v2/scheduled-maintenances/upcoming.json": {"page": page, "scheduled_maintenances": upcoming},
+        "api/v2/scheduled-maintenances/active.json": {"page": page, "scheduled_maintenances": active},
     }
 
 
@@ -168,4 +194,23 @@ def _incident(i: IncidentView, components: dict[str, dict[str, Any]], base: str)
             "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
         } for u in i.updates],
         "components": [components[t.value] for t in i.components if t.value in components],
+    }
+
+
+def _maintenance(m: MaintenanceView, components: dict[str, dict[str, Any]], base: str, where: str) -> dict[str, Any]:
+    """A window as a Statuspage scheduled maintenance: its public timeline as `incident_updates`, newest first."""
+    return {
+        "id": m.id, "name": m.title.value, "status": m.state.code,
+        "created_at": m.announced.iso, "updated_at": m.updated.iso, "monitoring_at": None,
+        "resolved_at": m.ends.iso if m.state.code == "completed" else None,
+        "impact": "maintenance", "shortlink": f"{base}/{where}#{m.id}".lstrip("/"),
+        "started_at": m.announced.iso, "page_id": PAGE_ID,
+        "incident_updates": [{
+            "id": f"{m.id}-{u.id}", "status": u.status.code,
+            "body": u.message.value if u.message else MAINTENANCE_BODY[u.status.code],
+            "incident_id": m.id, "created_at": u.at.iso, "updated_at": u.at.iso, "display_at": u.at.iso,
+            "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
+        } for u in m.updates],
+        "components": [components[t.value] for t in m.components if t.value in components],
+        "scheduled_for": m.starts.iso, "scheduled_until": m.ends.iso,
     }

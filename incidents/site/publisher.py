@@ -17,6 +17,10 @@ that time changes only what moves with the clock, `generated_at` in status/<loca
 back, sets it, and uploads them, without reading incidents or rendering a page. Those bytes are the ones a full
 render would make at that time, but for the uptime of an incident still open, which is refreshed every 15 minutes
 (uptime.next_change).
+Maintenance windows are read at every publish (a small query: those ending within the history or later) and their
+content is part of the key; the time until which the site holds also stops at the next time the clock moves a window
+(it enters the 14 days of upcoming windows, starts, ends), so the site changes at 02:00 sharp with nobody touching
+it. Windows that cannot be read are logged and left out: the incidents' status is published anyway.
 PublishQueue coalesces the bursts of requests that changes make. The process's one Publisher is built by the
 composition root (bootstrap.publisher_for).
 """
@@ -27,7 +31,6 @@ import functools
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +38,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from ..domain.maintenance import Maintenance, MaintenanceState
 from ..domain.models import LOCALES, Incident, State, Status, format_utc
-from ..domain.store import IncidentQuery, IncidentStore, find_all
+from ..domain.soon import SoonQueue
+from ..domain.store import IncidentQuery, IncidentStore, MaintenanceQuery, MaintenanceStore, find_all
 from .sink import LOCK_TIMEOUT_S, SiteFile, SiteSink, content_hash
 
 log = logging.getLogger(__name__)
@@ -64,20 +69,33 @@ def public_incidents(store: IncidentStore, since: datetime) -> list[Incident]:
     return [stored.incident for stored in find_all(store, query)]
 
 
+def public_maintenances(store: MaintenanceStore | None, now: datetime) -> list[Maintenance]:
+    """The windows the site shows or will: those ending within the 90-day history, or later."""
+    if store is None:
+        return []
+    try:
+        return [s.maintenance for s in store.find(MaintenanceQuery(ends_after=now - HISTORY))]
+    except Exception as exc:  # noqa: BLE001 - a store error or a misconfigured container: publish the incidents anyway
+        log.error("maintenance windows could not be read; the site is published without them: %s", exc)
+        return []
+
+
 def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None, base_url: str = "",
-            lock_timeout: float = LOCK_TIMEOUT_S) -> PublishReport:
+            lock_timeout: float = LOCK_TIMEOUT_S, maintenance: MaintenanceStore | None = None) -> PublishReport:
     """Upload the files of the site as of `now` whose content hash changed; render it whole only when the public
     view, the code that renders it or the windows changed since the last full publish (see the module doc)."""
     started = time.perf_counter()
     with sink.lock(lock_timeout):
-        key = _render_key(store.public_version(), policy, base_url)  # before the incidents are read
+        windows = public_maintenances(maintenance, now)
+        digest = hashlib.sha256("\n".join(w.model_dump_json() for w in windows).encode()).hexdigest()
+        key = _render_key(f"{store.public_version()}\n{digest}", policy, base_url)  # before the incidents are read
         files = _status_documents_at(sink, now, key)
         full = files is None
         if full:
             from .render import render_site  # Jinja2 and Babel: only when a full publish runs
 
             incidents = public_incidents(store, now - HISTORY)
-            files = render_site(incidents, now=now, policy=policy, base_url=base_url)
+            files = render_site(incidents, now=now, policy=policy, base_url=base_url, maintenances=windows)
         current = sink.current_hashes()
         changed = [(f, h) for f in files if current.get(f.path) != (h := content_hash(f))]
         unknown = {f.kind for f, _ in changed} - set(KIND_ORDER)
@@ -90,7 +108,8 @@ def publish(store: IncidentStore, sink: SiteSink, *, now: datetime, policy=None,
                 list(pool.map(lambda item: sink.put(*item), batch))  # all of a kind before the next kind
                 uploaded += [f.path for f, _ in batch]
         if full:
-            until = min(_window_changes(incidents, now), now + FULL_CHECK_EVERY) if incidents else now
+            changes = _window_changes(incidents, now, windows)
+            until = min(changes, now + FULL_CHECK_EVERY) if incidents or windows else now
             sink.write_state(json.dumps({"key": key, "rendered_at": format_utc(now), "until": format_utc(until)}))
         unchanged = len(files) - len(changed) if full else len(set(current) - {f.path for f, _ in changed})
     return PublishReport(uploaded, unchanged, now, sum(len(f.content) for f, _ in changed),
@@ -121,15 +140,18 @@ def _status_documents_at(sink: SiteSink, now: datetime, key: str) -> list[SiteFi
     return files
 
 
-def _window_changes(incidents: list[Incident], now: datetime) -> datetime:
+def _window_changes(incidents: list[Incident], now: datetime, windows: list[Maintenance] = ()) -> datetime:
     """The first time after `now` at which the clock alone changes the site: one of these incidents leaves the front
     page's or the history's window, by its resolution or, without one, its last change (the earlier of the two: a
-    spare full publish costs less than a stale one); or the uptime moves (uptime.next_change: every 15 minutes while an
-    incident is open)."""
+    spare full publish costs less than a stale one); a maintenance window enters the upcoming list, starts, ends or
+    leaves the history; or the uptime moves (uptime.next_change: every 15 minutes while an incident is open or a
+    window is in progress)."""
     from .uptime import next_change
     from .view import FRONT_DAYS
 
-    times = [next_change(now, any_open=any(i.status is not Status.resolved for i in incidents))]
+    running = any(w.state_at(now) is MaintenanceState.in_progress for w in windows)
+    times = [next_change(now, any_open=running or any(i.status is not Status.resolved for i in incidents))]
+    times += [t for w in windows for t in (*w.changes_at(now), w.ends_at + HISTORY)]
     for i in incidents:
         if i.status is Status.resolved:
             left = min(t for t in (i.resolved_at, i.updated_at, i.updates[-1].at if i.updates else None) if t)
@@ -154,80 +176,21 @@ def _render_key(public_version: str, policy, base_url: str) -> str:
     return hashlib.sha256(f"{public_version}\n{_code_digest()}\n{explicit_policy}\n{base_url}".encode()).hexdigest()
 
 
-class PublishQueue:
-    """Runs `publish_once` on one worker thread when asked, coalescing bursts of requests.
-
-    The worker waits `debounce` seconds after the first request, then publishes once for every request made until
-    then; a request made while a publish runs causes exactly one more publish afterwards, so the last publish always
-    starts after the last request. A failed publish is logged; the timer is the safety net.
-    """
-
-    def __init__(self, publish_once: Callable[[], object], *, debounce: float = 0.5):
-        self._publish_once, self._debounce = publish_once, debounce
-        self._cond = threading.Condition()
-        self._dirty = self._busy = self._closed = False
-        self._thread: threading.Thread | None = None
-        self.runs = 0
-        self.last_error: BaseException | None = None
-
-    def request(self) -> None:
-        """Ask for a publish soon; returns at once."""
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the publish queue is closed")
-            self._dirty = True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="site-publisher", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every request made so far has been published; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._dirty and not self._busy, timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Publish what was requested, then stop the worker."""
-        self.flush(timeout)
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._dirty or self._closed)
-                if not self._dirty:
-                    return
-                self._busy = True
-            time.sleep(self._debounce)  # let the rest of the burst arrive
-            with self._cond:
-                self._dirty = False
-            try:
-                self._publish_once()
-                self.last_error = None
-            except Exception as exc:
-                self.last_error = exc
-                log.exception("publishing the status site failed")
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self.runs += 1
-                    self._cond.notify_all()
-
-
 class Publisher:
     """One store, one sink, one queue: what the timer, the CLI and the change handlers use."""
 
     def __init__(self, store: IncidentStore, sink: SiteSink, *, clock: Callable[[], datetime] | None = None,
-                 policy=None, base_url: str = "", debounce: float = 0.5):
+                 policy=None, base_url: str = "", debounce: float = 0.5, maintenance: MaintenanceStore | None = None):
         self.store, self.sink, self.policy, self.base_url = store, sink, policy, base_url
+        self.maintenance = maintenance  # None: a site without maintenance windows
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.queue = PublishQueue(self.publish, debounce=debounce)
+        self.queue = SoonQueue(self.publish, name="site-publisher", what="publishing the status site",
+                               debounce=debounce)
 
     def publish(self) -> PublishReport:
         """Publish now, in this thread."""
-        report = publish(self.store, self.sink, now=self.clock(), policy=self.policy, base_url=self.base_url)
+        report = publish(self.store, self.sink, now=self.clock(), policy=self.policy, base_url=self.base_url,
+                         maintenance=self.maintenance)
         log.info("status site published to %r: %d uploaded (%d bytes), %d unchanged, %.0f ms", self.sink,
                  len(report.uploaded), report.bytes_uploaded, report.unchanged, report.seconds * 1000)
         return report

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..domain.maintenance import Maintenance
 from ..domain.models import LOCALES, Incident
 from ..domain.policy import Policy, load_policy
 from .feeds import UPTIME_PATH, Urls, feed_context, page_path, status_document, statuspage_documents, uptime_document
@@ -112,15 +113,16 @@ def fingerprinted_assets() -> dict[str, SiteFile]:
 
 
 def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | None = None,
-                base_url: str = "") -> list[SiteFile]:
-    """The whole site from the published incidents of the last 90 days; anything not published is left out."""
+                base_url: str = "", maintenances: list[Maintenance] = ()) -> list[SiteFile]:
+    """The whole site from the published incidents of the last 90 days (anything not published is left out) and
+    the maintenance windows (their public parts only)."""
     policy = policy or load_policy()
     assets = fingerprinted_assets()
     data: list[SiteFile] = []
     pages: list[SiteFile] = []
     public = public_only(incidents)
     for locale in LOCALES:
-        view = build_view(public, locale=locale, now=now, policy=policy)
+        view = build_view(public, locale=locale, now=now, policy=policy, maintenances=maintenances)
         env = environment(locale)
         data.append(SiteFile(f"status/{locale}.json", json_bytes(status_document(view)), JSON, SHORT_CACHE, "data"))
         feed = env.get_template("feed.atom").render(feed_context(view, base_url))

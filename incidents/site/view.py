@@ -7,6 +7,12 @@ as for the uptime. The banner's words also say whether that worst status is plat
 components, as Statuspage words its page status ("Partial system outage" for one component down). Each component's
 90-day uptime comes from uptime.py, its words from here. Time windows, language fallbacks and date labels are
 decided here too; render.py and the templates only render, and feeds.py reshapes the same view for machines.
+
+Maintenance windows (domain/maintenance.py) come in beside the incidents, their state taken from the clock at `now`:
+a component in a window in progress, with no open incident on it, is `under_maintenance` (Statuspage's status), and
+so is the overall status when every component is operational but some are under maintenance. The windows in
+progress and those starting within 14 days show on every page, the completed and cancelled ones of the last 90 days
+on the history page; their minutes count as maintenance in the uptime (not downtime).
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_percent
 from babel.units import format_unit
 
+from ..domain.maintenance import UPCOMING, Maintenance, MaintenanceState, public_timeline
 from ..domain.models import Incident, PublicIncident, Severity, State, Status, format_utc
-from ..domain.policy import Policy, load_policy
+from ..domain.policy import Policy, load_policy, platform_components
 from .uptime import (
     UPTIME_DAYS,
     WORST_FIRST,
@@ -51,6 +58,7 @@ FRONT_DAYS, HISTORY_DAYS = 30, 90
 # Bounds that keep every page and the status JSON small however busy a quarter was: the front page lists at most
 # RECENT_MAX past incidents, the history page at most HISTORY_MAX (open incidents always show).
 RECENT_MAX, HISTORY_MAX = 10, 200
+PAST_MAINTENANCE_MAX = 50
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # XML 1.0 cannot carry these, even escaped
 
 
@@ -69,10 +77,16 @@ PARTIAL_LABELS = {
     "degraded_performance": N_("Partially degraded service"), "partial_outage": N_("Minor service outage"),
     "major_outage": N_("Partial system outage"),
 }
-CONDITION_LABELS = {**OVERALL_LABELS, "operational": N_("Operational")}
+# Every component operational, some under maintenance: the same words whatever the scope.
+OVERALL_LABELS["under_maintenance"] = PARTIAL_LABELS["under_maintenance"] = N_("Service under maintenance")
+CONDITION_LABELS = {**OVERALL_LABELS, "operational": N_("Operational"), "under_maintenance": N_("Under maintenance")}
 # The uptime bars' colours: those of the statuses in www/site.css (.s-*), which tests/unit/test_site.py holds equal.
 BAR_COLOURS = {"operational": "#116329", "degraded_performance": "#7d4e00", "partial_outage": "#a33d00",
-               "major_outage": "#b42318"}
+               "major_outage": "#b42318", "under_maintenance": "#0b57d0"}
+MAINTENANCE_LABELS = {
+    MaintenanceState.scheduled: N_("Scheduled"), MaintenanceState.in_progress: N_("In progress"),
+    MaintenanceState.completed: N_("Completed"), MaintenanceState.cancelled: N_("Cancelled"),
+}
 STATUS_LABELS = {
     Status.investigating: N_("Investigating"), Status.identified: N_("Identified"),
     Status.monitoring: N_("Monitoring"), Status.resolved: N_("Resolved"),
@@ -145,6 +159,20 @@ class MonthView:
 
 
 @dataclass(frozen=True)
+class MaintenanceView:
+    id: str
+    title: Text
+    message: Text
+    state: Label  # code: scheduled, in_progress, completed or cancelled, as the clock makes it at `now`
+    components: tuple[Text, ...]  # in the English view, exactly the component names
+    starts: When
+    ends: When
+    announced: When
+    updated: When  # the latest public entry, or the clock's start or end
+    updates: tuple[UpdateView, ...]  # the public timeline, newest first; status: the state after each entry
+
+
+@dataclass(frozen=True)
 class SiteView:
     locale: str
     generated_at: When
@@ -158,10 +186,10 @@ class SiteView:
     uptime: tuple[UptimeView, ...]  # per component, in the components' order
     uptime_period: tuple[date, date]  # its first and last UTC day (today)
     uptime_days: int = UPTIME_DAYS
-
-
-def platform_components(policy: Policy) -> list[str]:
-    return list(dict.fromkeys(name for rule in policy.rules for name in rule.components))
+    maintenance_active: tuple[MaintenanceView, ...] = ()  # in progress, ending soonest first
+    maintenance_upcoming: tuple[MaintenanceView, ...] = ()  # scheduled to start within 14 days, soonest first
+    maintenance_scheduled: tuple[MaintenanceView, ...] = ()  # every scheduled one, soonest first
+    maintenance_past: tuple[MaintenanceView, ...] = ()  # completed or cancelled within 90 days, newest first
 
 
 def bars_image(statuses: list[str]) -> str:
@@ -171,7 +199,7 @@ def bars_image(statuses: list[str]) -> str:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    palette = list(BAR_COLOURS)
+    palette = [s for s in BAR_COLOURS if s != "under_maintenance" or s in statuses]  # the same bytes as before it
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", len(statuses), 1, 8, 3, 0, 0, 0))
            + chunk(b"PLTE", b"".join(bytes.fromhex(BAR_COLOURS[s][1:]) for s in palette))
            + chunk(b"IDAT", zlib.compress(bytes([0, *(palette.index(s) for s in statuses)]), 9))
@@ -276,6 +304,19 @@ class _Words:
         return UptimeView(_clean(name), self.component(name), f"uptime-{component_id(name)}",
                           self.percentage(numbers.percentage), bars, record, quiet, numbers)
 
+    def maintenance(self, m: Maintenance, now: datetime) -> MaintenanceView:
+        timeline = public_timeline(m, now)
+        state = m.state_at(now)
+        return MaintenanceView(
+            id=m.id, title=self.text(m.title), message=self.text(m.message),
+            state=Label(state.value, self._(MAINTENANCE_LABELS[state])),
+            components=tuple(self.component(name) for name in m.components),
+            starts=self.when(m.starts_at), ends=self.when(m.ends_at), announced=self.when(m.created_at),
+            updated=self.when(max((e.at for e in timeline), default=m.created_at)),
+            updates=tuple(UpdateView(e.id, self.when(e.at), Label(e.state.value, self._(MAINTENANCE_LABELS[e.state])),
+                                     self.text(e.message) if e.message else None) for e in reversed(timeline)),
+        )
+
     def incident(self, i: PublicIncident) -> IncidentView:
         latest = max((u.at for u in i.updates), default=i.updated_at)
         return IncidentView(
@@ -313,9 +354,11 @@ def public_only(incidents: list[Incident | PublicIncident]) -> list[PublicIncide
 
 
 def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: datetime,
-               policy: Policy | None = None) -> SiteView:
+               policy: Policy | None = None, maintenances: list[Maintenance] = ()) -> SiteView:
     policy = policy or load_policy()
     words = _Words(locale, policy)
+    windows = [(m, m.state_at(now)) for m in maintenances]
+    maintained = {name for m, state in windows if state is MaintenanceState.in_progress for name in m.components}
     public = public_only(incidents)
     shown = sorted((i for i in public if _within(i, now - timedelta(days=HISTORY_DAYS))),
                    key=lambda i: i.started_at, reverse=True)
@@ -325,19 +368,33 @@ def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: 
     components = []
     for name in names:
         condition = _worst([i.severity for i in open_ if concerns(i, name)])
+        if condition == "operational" and name in maintained:
+            condition = "under_maintenance"
         components.append(ComponentView(_clean(name), words.component(name),
                                         Label(condition, words._(CONDITION_LABELS[condition]))))
     overall = _worst([i.severity for i in open_])
+    if overall == "operational" and maintained:
+        overall = "under_maintenance"
     partial = any(c.status.code != overall for c in components)  # with no open incident, none differs
     spans = [Span(name, start, end, CONDITION_OF[severity]) for i in public
              for start, end, severity in severity_timeline(i, now) for name in names if concerns(i, name)]
+    spans += [Span(name, *span, "under_maintenance") for m, _ in windows if (span := m.span(now))
+              for name in m.components if name in names]
     uptimes = component_uptimes(names, spans, now=now)
     labels = PARTIAL_LABELS if partial else OVERALL_LABELS
     views = {i.id: words.incident(i) for i in shown}
     months: dict[str, list[IncidentView]] = {}
     for i in shown:
         months.setdefault(words.month(i.started_at), []).append(views[i.id])
-    latest = max(views.values(), key=lambda v: v.updated.iso, default=None)
+    shown_windows = {m.id: words.maintenance(m, now) for m, _ in windows  # those that ended within the history
+                     if min(m.ends_at, m.cancelled_at or m.ends_at) >= now - timedelta(days=HISTORY_DAYS)}
+    latest = max([*views.values(), *shown_windows.values()], key=lambda v: v.updated.iso, default=None)
+
+    def listed(states, key, *, reverse=False, until=None):
+        chosen = sorted((m for m, state in windows if state in states and (until is None or m.starts_at <= until)),
+                        key=key, reverse=reverse)
+        return tuple(shown_windows[m.id] for m in chosen if m.id in shown_windows)
+
     return SiteView(
         locale=locale, generated_at=words.when(now),
         updated_at=latest.updated if latest else None,
@@ -348,6 +405,12 @@ def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: 
         history=tuple(MonthView(label, tuple(items)) for label, items in months.items()),
         uptime=tuple(words.uptime(u) for u in uptimes),
         uptime_period=(period_start(now).date(), now.astimezone(timezone.utc).date()),
+        maintenance_active=listed({MaintenanceState.in_progress}, lambda m: (m.ends_at, m.id)),
+        maintenance_upcoming=listed({MaintenanceState.scheduled}, lambda m: (m.starts_at, m.id), until=now + UPCOMING),
+        maintenance_scheduled=listed({MaintenanceState.scheduled}, lambda m: (m.starts_at, m.id)),
+        maintenance_past=listed({MaintenanceState.completed, MaintenanceState.cancelled},
+                                lambda m: (min(m.ends_at, m.cancelled_at or m.ends_at), m.id),
+                                reverse=True)[:PAST_MAINTENANCE_MAX],
     )
 
 

@@ -255,3 +255,40 @@ def test_every_front_page_shows_90_daily_bars_per_component_and_their_text_witho
             assert record.text == _("Payments")
             text = record.find_element(By.XPATH, "following-sibling::ul[1]").text
             assert _("%(status)s for %(duration)s") % {"status": _("Major outage"), "duration": ""} in text + " "
+
+
+def test_the_maintenance_banner_shows_in_every_locale_and_axe_finds_nothing(status_site, tmp_path):
+    """A window in progress on Payments (announced through the admin API) and one tomorrow on the website: every
+    front page shows both in the maintenance banner, Payments as under maintenance, in its own language."""
+    now = status_site.api.clock.now
+    windows = [{"title": {"en": "Payments upgrade", "fr": "Mise à jour des paiements"},
+                "message": "Card payments are paused during the upgrade.", "components": ["Payments"],
+                "starts_at": now.isoformat(), "ends_at": (now + timedelta(minutes=30)).isoformat()},
+               {"title": "Website move", "message": "The website moves to a new host.", "components": ["Website"],
+                "starts_at": (now + timedelta(days=1)).isoformat(),
+                "ends_at": (now + timedelta(days=1, hours=1)).isoformat()}]
+    for body in windows:
+        announced = status_site.api.request("POST", "v1/admin/maintenances", json=body)
+        assert announced.status_code == 201, announced.text
+    status_site.publish()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium(True, tmp_path / "profile") as driver:
+        driver.set_script_timeout(30)
+        for locale, prefix in PREFIX.items():
+            _ = translations(locale).gettext
+            open_page(driver, f"{status_site.url}/{prefix}", True)
+            banner = driver.find_element(By.CSS_SELECTOR, '[data-f="maintenance"]')
+            assert banner.is_displayed() and _("Planned maintenance") in banner.text
+            cards = banner.find_elements(By.CSS_SELECTOR, "article.mnt")
+            assert [c.find_element(By.TAG_NAME, "h3").text for c in cards] == [
+                "Mise à jour des paiements" if locale == "fr" else "Payments upgrade", "Website move"]
+            assert _("In progress") in cards[0].text and _("Scheduled") in cards[1].text
+            overall = driver.find_element(By.CSS_SELECTOR, '[data-f="overall"]')
+            assert overall.text == _("Service under maintenance")
+            assert "s-under_maintenance" in overall.get_attribute("class")  # also after the script's refresh
+            payments = next(c for c in driver.find_elements(By.CSS_SELECTOR, ".component")
+                            if c.text.startswith(_("Payments")))
+            assert _("Under maintenance") in payments.text
+            if locale == "en":
+                assert axe_violations(driver) == []
+            driver.save_screenshot(str(SCREENSHOTS / f"maintenance-{locale}.png"))

@@ -350,7 +350,7 @@ def test_status_colours_meet_wcag_aa_contrast():
     css = (WWW / "site.css").read_text()
     backgrounds = re.findall(r"\n([.\w,-]+)\{background:(#[0-9a-f]{6})\}", css)
     texts = re.findall(r"\n(\.c-\w+)\{color:(#[0-9a-f]{6})\}", css)
-    assert len(backgrounds) == 7 and len(texts) == 4
+    assert len(backgrounds) == 7 and len(texts) == 5
     covered = {name for selectors, _ in backgrounds for name in selectors.split(",")}
     assert covered >= {".s-operational", ".s-major_outage", ".b-sev1", ".b-sev2", ".b-sev3", ".b-investigating",
                        ".b-identified", ".b-monitoring", ".b-resolved"}

@@ -1,0 +1,2 @@
+"""The maintenance wing: the admin API of announced maintenance windows (functions.py); the rules are in
+domain/maintenance.py."""
