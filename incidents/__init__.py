@@ -9,7 +9,9 @@
     api/       the incident API's HTTP functions (admin and public).
     alerts/    Azure Monitor in: the common alert schema, intake (drafts, dedupe, grouping) and its functions.
     site/      the public status site: view model, rendering, feeds, the site sink port and its sinks, publishing.
-    oncall/    the on-call wing: a person's shifts as a calendar (icalendar).
+    oncall/    the on-call wing: the roster's admin API, and a person's shifts as a calendar (icalendar).
+    maintenance/  announced maintenance windows: their admin API (the rules are in domain/).
+    slack/     the Slack app: its buttons act on incidents (the Interactivity Request URL, verified by signature).
     settings.py     typed settings.
     bootstrap.py    the composition root: builds and wires the pieces from Settings on first use.
     localhost.py    the local Functions host: runs function_app's own functions and timers on this machine.

@@ -18,6 +18,8 @@ from pathlib import Path
 LOCAL_DIR = Path(".local")
 DEV_KEY_FILE = LOCAL_DIR / "dev-signing-key.pem"
 FUNCTION_KEY_FILE = LOCAL_DIR / "function-key"
+LINK_SECRET_FILE = LOCAL_DIR / "oncall-link-secret"
+OUTBOX_DIR = LOCAL_DIR / "outbox"
 
 
 def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) -> list[str]:
@@ -25,23 +27,36 @@ def prepare_local_environment(environ: MutableMapping[str, str] = os.environ) ->
     unless Entra ID is configured, and a function key kept in .local/. Returns lines worth printing."""
     from .http.auth import create_dev_key
     from .localhost import load_local_settings
-    from .settings import SITE_PUBLISH_SCHEDULE
+    from .settings import ONCALL_DAILY_SCHEDULE, ONCALL_SWEEP_SCHEDULE, SITE_PUBLISH_SCHEDULE
 
     load_local_settings(Path("local.settings.json"), environ)
     said = []
-    if not environ.get("SITE_PUBLISH_SCHEDULE"):  # the timer's %SITE_PUBLISH_SCHEDULE% must resolve
-        environ["SITE_PUBLISH_SCHEDULE"] = SITE_PUBLISH_SCHEDULE
+    # Timers' %SETTING% schedules must resolve; pages on a channel without a service go to the outbox.
+    for name, value in (("SITE_PUBLISH_SCHEDULE", SITE_PUBLISH_SCHEDULE),
+                        ("ONCALL_SWEEP_SCHEDULE", ONCALL_SWEEP_SCHEDULE),
+                        ("ONCALL_DAILY_SCHEDULE", ONCALL_DAILY_SCHEDULE),
+                        ("PAGER_OUTBOX_DIRECTORY", str(OUTBOX_DIR))):
+        if not environ.get(name):
+            environ[name] = value
+    if not environ.get("ONCALL_LINK_SECRET"):  # signs acknowledge links and calendar addresses
+        environ["ONCALL_LINK_SECRET"] = _kept_secret(LINK_SECRET_FILE)
     if not any(environ.get(k) for k in ("AUTH_TENANT_ID", "AUTH_ISSUER", "AUTH_JWKS_URL", "INCIDENTS_DEV_SIGNING_KEY")):
         create_dev_key(DEV_KEY_FILE)
         environ["INCIDENTS_DEV_SIGNING_KEY"] = str(DEV_KEY_FILE)
     if not environ.get("INCIDENTS_FUNCTION_KEY"):
         if not FUNCTION_KEY_FILE.is_file():
-            LOCAL_DIR.mkdir(parents=True, exist_ok=True)
-            FUNCTION_KEY_FILE.write_text(secrets.token_urlsafe(32))
-            FUNCTION_KEY_FILE.chmod(0o600)
-            said.append(f"Generated a function key in {FUNCTION_KEY_FILE}: {FUNCTION_KEY_FILE.read_text()}")
-        environ["INCIDENTS_FUNCTION_KEY"] = FUNCTION_KEY_FILE.read_text().strip()
+            said.append(f"Generated a function key in {FUNCTION_KEY_FILE}: {_kept_secret(FUNCTION_KEY_FILE)}")
+        environ["INCIDENTS_FUNCTION_KEY"] = _kept_secret(FUNCTION_KEY_FILE)
     return said
+
+
+def _kept_secret(path: Path) -> str:
+    """A random secret kept in .local/ (made on first use, readable by its owner only), so that it survives restarts."""
+    if not path.is_file():
+        LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _settings_or_say_why(failure: str):
@@ -63,6 +78,8 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     said = prepare_local_environment()
+    if args.port == 0:  # take the free port now: links (acknowledge, calendar) must name it before the host starts
+        args.port = _free_port(args.host)
     if args.port:  # links (Slack, hreflang, the feeds' self) point at this local host unless configured
         local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         os.environ.setdefault("INCIDENTS_PUBLIC_BASE_URL", f"http://{local}:{args.port}")
@@ -116,6 +133,15 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         host.stop()
     return 0
+
+
+def _free_port(host: str) -> int:
+    """A port free on `host` right now, as the system gives one for port 0."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _publish_at_start(settings, url: str) -> str:

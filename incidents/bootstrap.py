@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .alerts.intake import AlertIntake
+    from .domain.maintenance_service import MaintenanceService
     from .domain.notifier import Notifier
+    from .domain.oncall import Roster
+    from .domain.pager import Pager
+    from .domain.paging import EscalationRunner
+    from .domain.policy import Channel
+    from .domain.roster import RosterService
     from .domain.service import IncidentService
-    from .domain.store import IncidentStore
+    from .domain.soon import SoonQueue
+    from .domain.store import IncidentStore, MaintenanceStore, RosterStore, StoredRoster
     from .http.auth import TokenValidator
     from .settings import Settings
     from .site.publisher import Publisher
@@ -29,8 +36,48 @@ class Services:
     settings: Settings
     incidents: IncidentService
     alerts: AlertIntake
+    roster: RosterService  # the on-call roster: people, rotation, overrides, roles
+    maintenance: MaintenanceService  # announced maintenance windows
     tokens: TokenValidator  # admins
     webhook_tokens: TokenValidator | None  # Azure Monitor's secure webhook, when configured
+    pagers: dict[Channel, Pager] | None = None  # None: from the settings, when paging first runs
+    page_now: bool = True  # a new escalation's first pages right away, not at the next sweep
+    _paging: EscalationRunner | None = field(default=None, repr=False)
+    _paging_queue: SoonQueue | None = field(default=None, repr=False)
+    _paging_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def paging(self) -> EscalationRunner:
+        """The escalation runner, built on first use: a cold start that pages nobody loads no channel."""
+        with self._paging_lock:
+            if self._paging is None:
+                from .domain.paging import EscalationRunner
+                from .notify.pagers import pagers_from_settings
+
+                secret = self.settings.oncall_link_secret
+                self._paging = EscalationRunner(
+                    self.incidents, self.roster.store,
+                    self.pagers if self.pagers is not None else pagers_from_settings(self.settings),
+                    link_secret=secret.get_secret_value().encode() if secret else None,
+                    public_base_url=self.settings.incidents_public_base_url)
+            return self._paging
+
+    def page_soon(self, incident_id: str) -> None:
+        """An escalation started: sweep now, off the request's thread (the timer is the safety net)."""
+        if not self.page_now:
+            return
+        with self._paging_lock:
+            if self._paging_queue is None:
+                from .domain.soon import SoonQueue
+
+                self._paging_queue = SoonQueue(lambda: self.paging().sweep(), name="paging", what="paging",
+                                               debounce=0.0)
+            queue = self._paging_queue
+        queue.request()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Send the pages asked for, then stop paging's worker."""
+        if self._paging_queue is not None:
+            self._paging_queue.close(timeout)
 
 
 _current: Services | None = None
@@ -55,29 +102,42 @@ def use(replacement: Services | None) -> None:
         _current = replacement
 
 
-def build(settings: Settings, *, store: IncidentStore | None = None, notifier: Notifier | None = None,
-          **service_options) -> Services:
+def build(settings: Settings, *, store: IncidentStore | None = None, roster_store: RosterStore | None = None,
+          notifier: Notifier | None = None, pagers: dict[Channel, Pager] | None = None, page_now: bool = True,
+          maintenance_store: MaintenanceStore | None = None, **service_options) -> Services:
     from .alerts.intake import AlertIntake
+    from .domain.maintenance_service import MaintenanceService
     from .domain.policy import load_policy
+    from .domain.roster import RosterService
     from .domain.service import IncidentService
     from .http.auth import validator_from_settings, webhook_validator_from_settings
     from .notify.slack import notifier_from_url
 
     slack = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
-    notifier = notifier or notifier_from_url(slack)
+    notifier = notifier or notifier_from_url(slack, buttons=settings.slack_signing_secret is not None)
     def publish_site_soon() -> None:  # built on first use: webhook-only instances never load the site's code
-        publisher_for(settings, store=incidents.store, clock=incidents.clock).request_publish()
+        publisher_for(settings, store=incidents.store, clock=incidents.clock,
+                      maintenance_store=maintenance.store).request_publish()
 
     incidents = IncidentService(store or build_store(settings), notifier=notifier,
                                 on_public_change=publish_site_soon, **service_options)
+    maintenance = MaintenanceService(
+        maintenance_store or _MaintenanceOpenedOnFirstUse(
+            lambda: build_maintenance_store(settings, beside=incidents.store)),
+        clock=incidents.clock, policy=incidents.policy, on_public_change=publish_site_soon)
     alerts = AlertIntake(
         incidents, load_policy(),
         grouping_window=timedelta(minutes=settings.alerts_grouping_minutes),
         quiet_period=timedelta(minutes=settings.alerts_quiet_minutes),
-        public_base_url=settings.incidents_public_base_url,
+        public_base_url=settings.incidents_public_base_url, maintenance=maintenance,
     )
-    return Services(settings=settings, incidents=incidents, alerts=alerts, tokens=validator_from_settings(settings),
-                    webhook_tokens=webhook_validator_from_settings(settings))
+    roster_store = roster_store or _OpenedOnFirstUse(lambda: build_roster_store(settings, beside=incidents.store))
+    roster = RosterService(roster_store, clock=incidents.clock)
+    built = Services(settings=settings, incidents=incidents, alerts=alerts, roster=roster, maintenance=maintenance,
+                     tokens=validator_from_settings(settings),
+                     webhook_tokens=webhook_validator_from_settings(settings), pagers=pagers, page_now=page_now)
+    incidents.on_escalation_start = built.page_soon
+    return built
 
 
 def build_store(settings: Settings) -> IncidentStore:
@@ -109,26 +169,109 @@ def _open_store(settings: Settings) -> IncidentStore:
     return SqliteStore(settings.incidents_sqlite_path)
 
 
+def build_roster_store(settings: Settings, *, beside: IncidentStore | None = None) -> RosterStore:
+    """The on-call roster's store, next to the incidents: in the same SQLite file, or in the container
+    COSMOS_ONCALL_CONTAINER of the same Cosmos DB database. SettingsError when it cannot be used as configured."""
+    return _store_beside(settings, beside, "SqliteRosterStore", "CosmosRosterStore", settings.cosmos_oncall_container)
+
+
+def build_maintenance_store(settings: Settings, *, beside: IncidentStore | None = None) -> MaintenanceStore:
+    """The maintenance windows' store, next to the incidents, as the roster's: the same SQLite file, or the
+    container COSMOS_MAINTENANCE_CONTAINER of the same Cosmos DB database."""
+    return _store_beside(settings, beside, "SqliteMaintenanceStore", "CosmosMaintenanceStore",
+                         settings.cosmos_maintenance_container)
+
+
+def _store_beside(settings: Settings, beside: IncidentStore | None, sqlite_class: str, cosmos_class: str,
+                  container: str):
+    from .domain.store import StoreMisconfigured
+    from .settings import SettingsError
+    from .stores import sqlite
+
+    try:
+        if isinstance(beside, sqlite.SqliteStore):
+            return getattr(sqlite, sqlite_class)(beside.path)
+        if beside is None and settings.incidents_store == "sqlite":
+            return getattr(sqlite, sqlite_class)(settings.incidents_sqlite_path)
+        from .stores import cosmos  # Cosmos's SDK only where Cosmos may be used
+
+        if isinstance(beside, cosmos.CosmosStore):
+            return getattr(cosmos, cosmos_class).beside(beside, container)
+        if settings.incidents_store == "cosmos":
+            return getattr(cosmos, cosmos_class)(
+                settings.cosmos_endpoint, settings.cosmos_database, container,
+                key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
+                verify_tls=settings.cosmos_verify_tls, create_if_missing=settings.cosmos_key is not None,
+            )
+        return getattr(sqlite, sqlite_class)(settings.incidents_sqlite_path)
+    except StoreMisconfigured as exc:
+        raise SettingsError(str(exc)) from None
+
+
+class _OpenedOnFirstUse:
+    """A roster store opened when first used, so that the on-call container missing (or unreachable) at a cold
+    start fails the roster's routes alone, never the incident log and the alert webhook."""
+
+    def __init__(self, open_store: Callable[[], RosterStore]) -> None:
+        self._open, self._store, self._lock = open_store, None, threading.Lock()
+
+    def _opened(self) -> RosterStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open()
+            return self._store
+
+    def get(self) -> StoredRoster:
+        return self._opened().get()
+
+    def put(self, roster: Roster, if_match: str) -> StoredRoster:
+        return self._opened().put(roster, if_match)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+class _MaintenanceOpenedOnFirstUse(_OpenedOnFirstUse):
+    """The maintenance store, opened when first used: its container missing fails the maintenance routes alone (the
+    publisher and alert intake log it and go on without windows)."""
+
+    def get(self, maintenance_id: str):
+        return self._opened().get(maintenance_id)
+
+    def __getattr__(self, name: str):  # add, append, find
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._opened(), name)
+
+
 _publisher: tuple[Settings, Publisher] | None = None
 _publisher_lock = threading.Lock()
 
 
 def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
-                  clock: Callable[[], datetime] | None = None) -> Publisher:
-    """The process's Publisher, built on first use and kept while the same settings (and store, clock) are asked
-    for. Without `store`, one is built from the settings (pass the service's own store where there is one)."""
+                  clock: Callable[[], datetime] | None = None,
+                  maintenance_store: MaintenanceStore | None = None) -> Publisher:
+    """The process's Publisher, built on first use and kept while the same settings (and stores, clock) are asked
+    for. Without `store`, one is built from the settings (pass the service's own store where there is one); without
+    `maintenance_store`, one beside `store`, opened on first use."""
     global _publisher
     from .site.publisher import Publisher
 
     with _publisher_lock:
         kept = _publisher
         if (kept is None or kept[0] is not settings or (store is not None and kept[1].store is not store)
-                or (clock is not None and kept[1].clock is not clock)):
+                or (clock is not None and kept[1].clock is not clock)
+                or (maintenance_store is not None and kept[1].maintenance is not maintenance_store)):
             if kept is not None:
                 kept[1].queue.close(timeout=0)  # its worker finishes what was asked of it, then ends
             if store is None:
                 store = build_store(settings)
-            publisher = Publisher(store, build_sink(settings), clock=clock, base_url=settings.site_base_url or "")
+            beside = store
+            maintenance = maintenance_store or _MaintenanceOpenedOnFirstUse(
+                lambda: build_maintenance_store(settings, beside=beside))
+            publisher = Publisher(store, build_sink(settings), clock=clock, base_url=settings.site_base_url or "",
+                                  maintenance=maintenance)
             kept = _publisher = (settings, publisher)
         return kept[1]
 
@@ -146,8 +289,10 @@ def build_sink(settings: Settings) -> SiteSink:
 
 
 def shutdown(timeout: float = 30.0) -> None:
-    """Publish what was asked for, then stop the process's publisher (the local host on exit, tests)."""
+    """Page and publish what was asked for, then stop the workers (the local host on exit, tests)."""
     global _publisher
+    if _current is not None:
+        _current.close(timeout)
     with _publisher_lock:
         kept, _publisher = _publisher, None
     if kept is not None:

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 DEV_ISSUER = "https://incidents.localhost/dev"
 DEV_AUDIENCE = "api://incidents-local"
 SITE_PUBLISH_SCHEDULE = "0 * * * * *"  # every minute; the timer's default (see __main__.prepare_local_environment)
+ONCALL_SWEEP_SCHEDULE = "*/30 * * * * *"  # every 30 s: a page is at most 30 s late
+ONCALL_DAILY_SCHEDULE = "0 0 8 * * *"  # 08:00 UTC every day
+SLACK_RESPONSE_URL_PREFIX = "https://hooks.slack.com/"  # Slack's documented host for response_url
+_LOOPBACK_PREFIX = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/([A-Za-z0-9._~/-]*/)?")
+_HTTPS_PREFIX = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/([A-Za-z0-9._~/-]*/)?")
 _NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 _BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 
@@ -32,6 +37,8 @@ class Settings(BaseModel):
     cosmos_key: SecretStr | None = None  # without it: DefaultAzureCredential (managed identity)
     cosmos_database: str = "incidents"
     cosmos_container: str = "incidents"
+    cosmos_oncall_container: str = "oncall"  # the on-call roster (people, rotation, overrides)
+    cosmos_maintenance_container: str = "maintenance"  # announced maintenance windows
     cosmos_verify_tls: bool = True  # false only for a local emulator's self-signed certificate
 
     # The local host's key for function-level routes (on Azure, the host's own keys are used)
@@ -54,6 +61,21 @@ class Settings(BaseModel):
     alerts_aad_jwks_url: str | None = None  # default: the tenant's discovery keys
     slack_webhook_url: SecretStr | None = None  # a Slack incoming webhook; without it nobody is told
     incidents_public_base_url: str | None = None  # e.g. https://func-petanque.azurewebsites.net, for links in Slack
+    # The Slack app (incidents/slack/): its signing secret turns on the buttons and POST /api/v1/slack/actions
+    slack_signing_secret: SecretStr | None = None
+    slack_response_url_prefix: str = SLACK_RESPONSE_URL_PREFIX  # where a tap's response_url may point
+
+    # On-call: paging, acknowledge links and calendar addresses (incidents/oncall/)
+    oncall_link_secret: SecretStr | None = None  # signs acknowledge links and calendar addresses; rotate to revoke
+    oncall_sweep_schedule: str = ONCALL_SWEEP_SCHEDULE  # NCRONTAB: the escalation sweep
+    oncall_daily_schedule: str = ONCALL_DAILY_SCHEDULE  # NCRONTAB: gaps and next shifts posted to Slack
+    acs_connection_string: SecretStr | None = None  # Azure Communication Services; without it: ACS_ENDPOINT + identity
+    acs_endpoint: str | None = None  # https://<resource>.communication.azure.com
+    acs_email_sender: str | None = None  # e.g. DoNotReply@<domain>: pages by email need it
+    acs_sms_from: str | None = None  # the ACS phone number (E.164) pages by SMS are sent from
+    # Where pages go when a channel has no service configured; `serve` sets .local/outbox. Unset (on Azure), such a
+    # channel has no pager, and every page on it is a failure on the incident's timeline rather than a lost file.
+    pager_outbox_directory: Path | None = None
 
     # The public status site (incidents/site/publisher.py): a local directory, or Blob Storage's static website ($web)
     site_sink: Literal["directory", "blob"] = "directory"
@@ -109,10 +131,33 @@ class Settings(BaseModel):
         if self.site_sink == "blob" and not self.site_base_url:  # hreflang, feed and API links must be absolute
             raise ValueError("SITE_BASE_URL is required when SITE_SINK=blob: the address visitors use, e.g. "
                              "https://<account>.<zone>.web.core.windows.net or your custom domain")
-        fields = self.site_publish_schedule.split()
-        if len(fields) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields):
-            raise ValueError("SITE_PUBLISH_SCHEDULE must be NCRONTAB with 6 fields, seconds first: "
-                             "{second} {minute} {hour} {day} {month} {day-of-week}, e.g. 0 * * * * *")
+        for name in ("site_publish_schedule", "oncall_sweep_schedule", "oncall_daily_schedule"):
+            fields = getattr(self, name).split()
+            if len(fields) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields):
+                raise ValueError(f"{name.upper()} must be NCRONTAB with 6 fields, seconds first: "
+                                 "{second} {minute} {hour} {day} {month} {day-of-week}, e.g. 0 * * * * *")
+        self._check_oncall()
+        self._check_slack()
+
+    def _check_oncall(self) -> None:
+        if self.oncall_link_secret is not None and len(self.oncall_link_secret.get_secret_value()) < 32:
+            raise ValueError("ONCALL_LINK_SECRET must be at least 32 characters, e.g. the output of "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if self.acs_endpoint and not self.acs_endpoint.startswith(("https://", "http://")):
+            raise ValueError("ACS_ENDPOINT must be a URL such as https://<resource>.communication.azure.com")
+        if self.acs_sms_from and not re.fullmatch(r"\+[1-9][0-9]{1,14}", self.acs_sms_from):
+            raise ValueError("ACS_SMS_FROM must be the phone number of your ACS resource in E.164 form: +, the country "
+                             "code and the number, without spaces")
+
+    def _check_slack(self) -> None:
+        secret = self.slack_signing_secret.get_secret_value() if self.slack_signing_secret else None
+        if secret is not None and (len(secret) < 16 or secret != secret.strip()):  # never say the value
+            raise ValueError("SLACK_SIGNING_SECRET must be the Slack app's Signing Secret (Basic Information, App "
+                             "Credentials), without spaces")
+        prefix = self.slack_response_url_prefix
+        if not (_HTTPS_PREFIX.fullmatch(prefix) or _LOOPBACK_PREFIX.fullmatch(prefix)):
+            raise ValueError(f"SLACK_RESPONSE_URL_PREFIX must be an https:// URL ending in / (default "
+                             f"{SLACK_RESPONSE_URL_PREFIX}), or an http:// one on this machine (tests)")
 
     @property
     def token_issuer(self) -> str:

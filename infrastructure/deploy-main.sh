@@ -3,7 +3,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=deploy-lib.sh
+# shellcheck source=SCRIPTDIR/deploy-lib.sh
 source "$here/deploy-lib.sh"
 
 usage() {
@@ -24,8 +24,32 @@ Options:
 
 Environment (read by main.<env>.bicepparam):
   AUTH_AUDIENCE; ALERTS_AAD_AUDIENCE (secure webhook, the default; WEBHOOK_USE_AAD=false falls back to the
-  function key alone); optional SLACK_WEBHOOK_URL (stored in the app's Key Vault, never in an app setting)
+  function key alone); optional SLACK_WEBHOOK_URL and SLACK_SIGNING_SECRET (the Slack app's, for its buttons; both
+  stored in the app's Key Vault, never in an app setting) and ACS_SMS_FROM (the number bought for SMS pages, see
+  README.md)
+  ONCALL_LINK_SECRET (required, at least 32 characters; stored in the app's Key Vault): signs the acknowledge links
+  in pages and the calendar subscription addresses. Make it once and keep it, and give the same value on every
+  deployment: a new value revokes every link and calendar address (that is also how to revoke them). Make one with
+    python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
 USAGE
+}
+
+# ONCALL_LINK_SECRET is never made here: a new value on each deployment would revoke every calendar address.
+require_link_secret() {
+  local secret="${ONCALL_LINK_SECRET:-}" problem
+  if [[ -z "$secret" ]]; then
+    problem="ONCALL_LINK_SECRET is not set"
+  elif ((${#secret} < 32)); then
+    problem="ONCALL_LINK_SECRET is shorter than 32 characters"
+  else
+    return 0
+  fi
+  problem+=": make one once with python3 -c 'import secrets; print(secrets.token_urlsafe(32))', keep it, and give the same value on every deployment"
+  if ((dry_run)); then
+    note "warning: $problem (a real run stops here)"
+  else
+    die "$problem"
+  fi
 }
 
 main() {
@@ -34,6 +58,7 @@ main() {
 
   require_az
   require_env AUTH_AUDIENCE
+  require_link_secret
   if [[ "${WEBHOOK_USE_AAD:-true}" != "false" ]]; then
     require_env ALERTS_AAD_AUDIENCE
   fi

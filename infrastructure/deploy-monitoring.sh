@@ -3,7 +3,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=deploy-lib.sh
+# shellcheck source=SCRIPTDIR/deploy-lib.sh
 source "$here/deploy-lib.sh"
 
 usage() {

@@ -7,6 +7,9 @@ Azure delivers at least once, retries, and some rules raise a new alertId at eve
   last alert is within the grouping window;
 - a new incident for a fingerprint gets a deterministic id (fingerprint + generation), so concurrent deliveries that
   all decide to create one collide on `add`, and all but one re-read and find the first.
+- an alert whose rule's components are all under maintenance in progress (domain/maintenance.py) still drafts, but
+  its escalation starts stopped ("maintenance"), the draft's note and the Slack notice say so, and nobody is paged,
+  as Alertmanager's silences do; a repeat that fires once the maintenance is over starts the escalation.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from ..domain.escalation import start_escalation
+from ..domain.maintenance import Maintenance
+from ..domain.maintenance_service import MaintenanceService
 from ..domain.models import MAX_UPDATES, AlertEvent, AlertSource, Dismissal, Incident, State, Status, Update, Visibility
 from ..domain.notifier import NoticeKind
 from ..domain.policy import AlertRule, Policy
 from ..domain.service import IncidentService
 from ..domain.store import AlreadyExists, IncidentQuery, IncidentTooLarge, Stored, StoreUnavailable, find_all
-from ..domain.workflow import CLOCK_SKEW, dismiss, next_entry
+from ..domain.workflow import CLOCK_SKEW, dismiss, next_entry, stop_escalation
 from .schema import Alert
 
 AUTHOR = "Azure Monitor"
@@ -71,8 +77,9 @@ def open_alert_ids(incident: Incident) -> set[str]:
 class AlertIntake:
     def __init__(self, incidents: IncidentService, policy: Policy, *,
                  grouping_window: timedelta = timedelta(minutes=60), quiet_period: timedelta = timedelta(minutes=15),
-                 public_base_url: str | None = None) -> None:
+                 public_base_url: str | None = None, maintenance: MaintenanceService | None = None) -> None:
         self.incidents, self.store, self.clock = incidents, incidents.store, incidents.clock
+        self.maintenance = maintenance  # None: no window ever holds paging back
         self.policy = policy
         self.grouping_window, self.quiet_period = grouping_window, quiet_period
         self.public_base_url = public_base_url
@@ -91,11 +98,13 @@ class AlertIntake:
                     return outcome
                 continue  # the incident closed meanwhile: decide again
             generation = latest.incident.source.generation + 1 if latest else 1
+            windows = self._maintenance_for(alert)
             try:
-                created = self.store.add(self._draft(alert, fp, key, generation))
+                created = self.store.add(self._draft(alert, fp, key, generation, windows))
             except AlreadyExists:
                 continue  # a concurrent delivery created it: go and find it
-            self._tell(NoticeKind.draft_created, created.incident, alert)
+            self._tell(NoticeKind.draft_created, created.incident, alert, maintenance=during(windows) or None)
+            self.incidents.page_soon(created)
             return Outcome("created", created.incident.id)
         raise StoreUnavailable(f"could not settle alert {alert.alert_id}")
 
@@ -118,6 +127,11 @@ class AlertIntake:
             return False
         return self.clock() - last_alert_received(incident) <= self.grouping_window
 
+    def _maintenance_for(self, alert: Alert) -> list[Maintenance]:
+        """The windows in progress that hold every component of the alert's rule (none for an unknown rule)."""
+        rule = self.policy.rule_for(alert.rule, alert.custom_properties)
+        return self.maintenance.covering(rule.components) if self.maintenance and rule else []
+
     def _attach(self, alert: Alert, key: str, incident_id: str) -> Outcome | None:
         outcome: Outcome | None = None  # None: the incident stopped grouping before we could attach
 
@@ -138,6 +152,8 @@ class AlertIntake:
             after = self.incidents.update(incident_id, decide)
         except IncidentTooLarge:  # counted, not recorded: the incident's last bytes are kept for resolving it
             return Outcome("attached", incident_id)
+        if outcome and outcome.kind == "attached" and _resumed(after.incident):
+            self.incidents.page_soon(after)
         if outcome and outcome.kind == "attached" and after.incident.state is State.draft:
             fired = sum(1 for e in alert_events(after.incident) if e.condition == "Fired")
             if fired == 2 or fired % 10 == 0:  # say that it grows, without a message per evaluation
@@ -186,37 +202,59 @@ class AlertIntake:
 
     # Writing
 
-    def _draft(self, alert: Alert, fp: str, key: str, generation: int) -> Incident:
+    def _draft(self, alert: Alert, fp: str, key: str, generation: int, windows: list[Maintenance] = ()) -> Incident:
         now = self.clock()
         rule = self.policy.rule_for(alert.rule, alert.custom_properties)
         wording = self.policy.wording_for(rule)
         severity = self.policy.severity_for(alert.rule, alert.azure_severity, alert.custom_properties)
         started = alert.fired_at if alert.fired_at <= now + CLOCK_SKEW else now
+        escalation, note = start_escalation(self.policy.paging_snapshot(severity), now), describe(alert, rule)
+        if windows:  # the escalation starts stopped: nobody is paged for what the maintenance explains
+            escalation = stop_escalation(escalation, now, "maintenance")
+            note = f"During maintenance {during(windows)}: its escalation is stopped, nobody is paged.\n{note}"
         source = AlertSource(alert_id=alert.alert_id, alert_rule=alert.rule, rule_key=rule.key if rule else None,
                              fingerprint=fp, generation=generation, target_ids=list(alert.target_ids),
                              fired_at=alert.fired_at)
         draft = Incident(
             id=f"inc-{fp}-{generation}", title=wording.title, severity=severity, status=Status.investigating,
             state=State.draft, public_message=wording.message, components=rule.components if rule else [],
-            source=source, started_at=started, updated_at=now,
+            source=source, started_at=started, updated_at=now, escalation=escalation,
         )
-        entry = _entry(draft, now, changes=["opened"], note=describe(alert, rule), alert=_event(alert, key))
+        entry = _entry(draft, now, changes=["opened"], note=note[:2000], alert=_event(alert, key))
         return draft.model_copy(update={"updates": [entry]})
 
     def _record(self, incident: Incident, alert: Alert, key: str, now: datetime) -> tuple[Incident, Update]:
-        after = incident.model_copy(update={"updated_at": now})
-        entry = _entry(after, now, note=describe(alert, self.policy.rule_for(alert.rule, alert.custom_properties)),
-                       alert=_event(alert, key))
+        fields, note = {"updated_at": now}, describe(alert, self.policy.rule_for(alert.rule, alert.custom_properties))
+        escalation = incident.escalation
+        if (escalation is not None and escalation.stopped_because == "maintenance" and incident.state is State.draft
+                and alert.condition == "Fired" and not self._maintenance_for(alert)):
+            fields["escalation"] = start_escalation(self.policy.paging_snapshot(incident.severity), now)
+            note = f"The maintenance is over and the alert still fires: its escalation starts.\n{note}"[:2000]
+        after = incident.model_copy(update=fields)
+        entry = _entry(after, now, note=note, alert=_event(alert, key),
+                       changes=["escalation"] if "escalation" in fields else [])
         return after.model_copy(update={"updates": [*incident.updates, entry]}), entry
 
-    def _tell(self, kind: NoticeKind, incident: Incident, alert: Alert | None, *, reason: str | None = None) -> None:
+    def _tell(self, kind: NoticeKind, incident: Incident, alert: Alert | None, *, reason: str | None = None,
+              maintenance: str | None = None) -> None:
         # Links only from the configured base URL, never from a request's Host header: a forged Host would
         # otherwise send the on-call's token elsewhere.
         base = (self.public_base_url or "").rstrip("/")
         self.incidents.announce(
             kind, incident, alert_rule=alert.rule if alert else None, reason=reason,
             confirm_url=f"{base}/api/v1/admin/incidents/{incident.id}/confirm" if base else None,
+            maintenance=maintenance,
         )
+
+
+def during(windows: list[Maintenance]) -> str:
+    """The windows, as the note and Slack name them: mnt-20261129-k7m2qx (Payments upgrade, until 02:30 UTC)."""
+    return ", ".join(f"{m.id} ({m.title['en']}, until {m.ends_at:%Y-%m-%d %H:%M} UTC)" for m in windows)
+
+
+def _resumed(incident: Incident) -> bool:
+    """Whether the latest entry started the escalation again after a maintenance (see AlertIntake._record)."""
+    return bool(incident.updates) and "escalation" in incident.updates[-1].changes
 
 
 def _event(alert: Alert, key: str) -> AlertEvent:

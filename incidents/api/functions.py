@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
 from ..bootstrap import services
+from ..http.inputs import admin_name, if_match_etag
+from ..http.inputs import time_param as _time_param
 from ..http.problems import Problem, http_function, json_body, json_response
 
 blueprint = func.Blueprint()
@@ -27,12 +28,7 @@ _LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also take
 
 def _admin(req: func.HttpRequest) -> str:
     """The name of the platform admin making the request (401/403 otherwise)."""
-    header = req.headers.get("Authorization")
-    if not header:
-        raise Problem(401, "This route is for platform admins: send 'Authorization: Bearer <access token>'.",
-                      headers={"WWW-Authenticate": 'Bearer realm="incidents"'})
-    app = services()
-    return app.tokens.authenticate(header, app.settings.auth_admin_role).name
+    return admin_name(req, services)
 
 
 def _incident(stored, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
@@ -54,29 +50,6 @@ def _enum_param(req: func.HttpRequest, name: str, enum):
         return enum(value)
     except ValueError:
         raise Problem(400, f"Query parameter '{name}' must be one of: {', '.join(e.value for e in enum)}.") from None
-
-
-def _time_param(req: func.HttpRequest, name: str) -> datetime | None:
-    from ..domain.models import in_range
-
-    value = req.params.get(name)
-    if not value:
-        return None
-    example = "an ISO 8601 time such as 2026-11-26T21:43:00Z"
-    try:
-        parsed = datetime.fromisoformat(value) if value.isascii() and len(value) <= 40 else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise Problem(400, f"Query parameter '{name}' must be {example}.")
-    if parsed.tzinfo is None:
-        if len(value) != 10:
-            raise Problem(400, f"Query parameter '{name}' needs a time zone, e.g. 2026-11-26T21:43:00Z.")
-        parsed = parsed.replace(tzinfo=timezone.utc)  # a bare date means midnight UTC
-    try:
-        return in_range(parsed)
-    except ValueError as exc:
-        raise Problem(400, f"Query parameter '{name}' {exc}.") from None
 
 
 def _limit_param(req: func.HttpRequest, default: int = 50) -> int:
@@ -172,15 +145,7 @@ def change_incident(req: func.HttpRequest) -> func.HttpResponse:
     author = _admin(req)
     incident_id = _incident_id(req)
     change = json_body(req, IncidentChange)
-    if_match = req.headers.get("If-Match")
-    if if_match is not None and not if_match.strip():  # e.g. a shell variable that came back empty
-        raise Problem(400, "If-Match is empty: send the ETag header of a GET of this incident, or leave If-Match "
-                           "out to change whatever version is current.")
-    if_match = if_match.strip() if if_match else None
-    if if_match == "*":
-        if_match = None  # any current version will do
-    elif if_match and if_match.startswith("W/"):
-        raise Problem(412, "If-Match needs the strong ETag from GET, not a weak one (W/...).")
+    if_match = if_match_etag(req, "this incident")
     stored = services().incidents.change(incident_id, change, author=author, if_match=if_match)
     return _incident(stored)
 
@@ -205,6 +170,41 @@ def dismiss_incident(req: func.HttpRequest) -> func.HttpResponse:
     author = _admin(req)
     incident_id = _incident_id(req)
     return _incident(services().incidents.dismiss(incident_id, json_body(req, Dismissal), author=author))
+
+
+@blueprint.route(route="v1/admin/incidents/{id}/acknowledge", methods=["POST"],
+                 auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def acknowledge_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """Someone has it: paging stops. Again by the same admin: 200, unchanged; by another: 409 naming who was first."""
+    author = _admin(req)
+    incident_id = _incident_id(req)
+    json_body(req, optional=True)  # no body needed; a JSON object is accepted and ignored
+    return _incident(services().incidents.acknowledge(incident_id, author=author, via="admin API"))
+
+
+REPORT_MAX_DAYS = 366
+
+
+@blueprint.route(route="v1/admin/reports/response", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def response_report(req: func.HttpRequest) -> func.HttpResponse:
+    """Time to acknowledge and to resolve per severity, for incidents started since `since` (default 90 days)."""
+    from datetime import timedelta
+
+    from ..domain.models import format_utc
+    from ..domain.postmortem import response_report as report
+    from ..domain.store import IncidentQuery, find_all
+
+    _admin(req)
+    app = services()
+    now = app.incidents.clock()
+    since = _time_param(req, "since") or now - timedelta(days=90)
+    if since > now or now - since > timedelta(days=REPORT_MAX_DAYS):
+        raise Problem(400, f"Query parameter 'since' must be in the last {REPORT_MAX_DAYS} days.")
+    started = (s.incident for s in find_all(app.incidents.store, IncidentQuery(updated_since=since, limit=100))
+               if s.incident.started_at >= since)
+    return json_response({"since": format_utc(since), "until": format_utc(now), "severities": report(started)})
 
 
 @blueprint.route(route="v1/admin/incidents/{id}/postmortem", methods=["GET", "HEAD"],

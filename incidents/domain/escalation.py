@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import UtcDateTime, in_range
+from .models import Escalation, Incident, UtcDateTime, in_range
 from .oncall import Layer, PersonId, Roster, Why, on_call_at
 from .policy import Channel, PagingLevel, PagingSnapshot
 
@@ -75,6 +75,31 @@ class Due(_Frozen):
     pages: list[Page] = []
     unstaffed: list[Unstaffed] = []
     next_due_at: UtcDateTime | None = None  # when something may next come due; None once stopped or finished
+
+
+def start_escalation(snapshot: PagingSnapshot, now: datetime) -> Escalation:
+    """An escalation starting now under `snapshot`: its first level is due now, or when working hours next begin."""
+    state = EscalationState(incident_id="-", started_at=now)
+    return Escalation(started_at=now, policy=snapshot.model_dump(mode="json"),
+                      next_due_at=due_pages(state, snapshot, Roster(), now - timedelta(microseconds=1)).next_due_at)
+
+
+def snapshot_of(escalation: Escalation) -> PagingSnapshot:
+    return PagingSnapshot.model_validate(escalation.policy)
+
+
+def state_of(incident: Incident) -> EscalationState:
+    """The escalation as due_pages reads it: its start and stop, and every page and gap its timeline records."""
+    escalation = incident.escalation
+    if escalation is None:
+        raise ValueError(f"incident {incident.id} has no escalation")
+    sent, unstaffed = [], []
+    for event in (u.paging for u in incident.updates if u.paging is not None):
+        sent += [PageKey(incident_id=incident.id, level=p.level, attempt=p.attempt, person_id=p.person_id,
+                         channel=Channel(p.channel)) for p in event.pages]
+        unstaffed += [Slot(u.level, u.attempt) for u in event.unstaffed]
+    return EscalationState(incident_id=incident.id, started_at=escalation.started_at,
+                           stopped_at=escalation.stopped_at, sent=sent, unstaffed=unstaffed)
 
 
 def due_pages(state: EscalationState, snapshot: PagingSnapshot, roster: Roster, now: datetime) -> Due:

@@ -191,6 +191,38 @@ class AlertEvent(_Strict):
     azure_severity: str
 
 
+class PageRecord(_Strict):
+    """A page, recorded on the timeline before it is sent (incidents/domain/paging.py); `key` is the page's identity:
+    incident/level-N/attempt-N/person/channel."""
+
+    key: Annotated[str, StringConstraints(max_length=300)]
+    level: int = Field(ge=1)
+    attempt: int = Field(ge=1)
+    person_id: Annotated[str, StringConstraints(max_length=64)]
+    channel: Annotated[str, StringConstraints(max_length=20)]
+    who: Annotated[str, StringConstraints(max_length=40)]  # primary, secondary or a role
+
+
+class PageFailure(_Strict):
+    key: Annotated[str, StringConstraints(max_length=300)]
+    error: Annotated[str, StringConstraints(max_length=300)]  # what the channel answered; never contact details
+
+
+class UnstaffedLevel(_Strict):
+    level: int = Field(ge=1)
+    attempt: int = Field(ge=1)
+    who: Annotated[str, StringConstraints(max_length=40)]
+
+
+class PagingEvent(_Strict):
+    """What an escalation sweep did, on the entry that records it: pages about to be sent, pages a channel did not
+    take (after its retries), levels that came due with nobody to page."""
+
+    pages: list[PageRecord] = []
+    failed: list[PageFailure] = []
+    unstaffed: list[UnstaffedLevel] = []
+
+
 class Update(_Strict):
     """One entry of an incident's timeline. Entries are appended, never edited or removed."""
 
@@ -206,7 +238,23 @@ class Update(_Strict):
     author: str
     visibility: Visibility
     alert: AlertEvent | None = None  # the alert delivery this entry records, if any
+    paging: PagingEvent | None = None  # the pages this entry records, if any
     request_digest: str | None = None  # on the opening entry of a POST with an Idempotency-Key: who sent what
+
+
+StopReason = Literal["acknowledged", "dismissed", "resolved", "timeline-full", "maintenance"]
+
+
+class Escalation(_Strict):
+    """Where an incident's escalation stands. The paging policy in force when it started is copied here, so that
+    editing policy.toml never changes a running escalation; incidents/domain/escalation.py reads it as a
+    PagingSnapshot (kept as JSON here: the policy's types build on this module)."""
+
+    started_at: UtcDateTime
+    policy: dict[str, Any]
+    next_due_at: UtcDateTime | None = None  # when a sweep should look again; None once stopped or finished
+    stopped_at: UtcDateTime | None = None
+    stopped_because: StopReason | None = None
 
 
 class Incident(_Strict):
@@ -221,14 +269,16 @@ class Incident(_Strict):
     started_at: UtcDateTime
     updated_at: UtcDateTime
     acknowledged_at: UtcDateTime | None = None
+    acknowledged_by: Annotated[str, StringConstraints(max_length=200)] | None = None
     resolved_at: UtcDateTime | None = None
+    escalation: Escalation | None = None
     updates: Annotated[list[Update], Field(max_length=MAX_UPDATES)] = []
 
 
 # Fields an update may change in place; `id`, `source`, `started_at` and `updates` never change this way.
 MUTABLE_FIELDS = (
     "title", "severity", "status", "state", "public_message", "components",
-    "updated_at", "acknowledged_at", "resolved_at",
+    "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "escalation",
 )
 
 

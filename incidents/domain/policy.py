@@ -217,3 +217,9 @@ class Policy(_Frozen):
 def load_policy(path: Path = POLICY_FILE) -> Policy:
     with path.open("rb") as f:
         return Policy.model_validate(tomllib.load(f))
+
+
+def platform_components(policy: Policy) -> list[str]:
+    """The platform's components: the names in the policy's rules, in order of first appearance. The status site
+    shows them; a maintenance window may name only these."""
+    return list(dict.fromkeys(name for rule in policy.rules for name in rule.components))

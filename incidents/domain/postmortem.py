@@ -6,9 +6,11 @@ can write are left as `_TODO: ..._` prompts. Pure: no clock, no store, no HTTP; 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from .models import AlertSource, Incident, Status, Update
+from .models import AlertSource, Incident, Severity, State, Status, Update
 from .policy import Policy, load_policy
 
 BLAMELESS = (
@@ -70,6 +72,53 @@ def response_times(incident: Incident) -> dict[str, timedelta | None]:
     return {name: (at - incident.started_at if at else None) for name, at in moments.items()}
 
 
+def response_report(incidents: Iterable[Incident], policy: Policy | None = None) -> dict:
+    """Time to acknowledge and to resolve per severity (median and 90th percentile, in minutes, nearest rank), over
+    `incidents` (dismissed drafts are counted apart: they were never incidents)."""
+    policy = policy or load_policy()
+    rows = {severity: {"incidents": 0, "dismissed": 0, "acknowledge": [], "resolve": [], "within_target": 0}
+            for severity in Severity}
+    for incident in incidents:
+        row = rows[incident.severity]
+        if incident.state is State.dismissed:
+            row["dismissed"] += 1
+            continue
+        row["incidents"] += 1
+        times = response_times(incident)
+        if times["acknowledge"] is not None:
+            row["acknowledge"].append(times["acknowledge"])
+            target = timedelta(minutes=policy.severities[incident.severity].respond_within_minutes)
+            row["within_target"] += times["acknowledge"] <= target
+        if times["resolve"] is not None:
+            row["resolve"].append(times["resolve"])
+    return {severity.value: {
+        "incidents": row["incidents"],
+        "dismissed_drafts": row["dismissed"],
+        "respond_within_minutes": policy.severities[severity].respond_within_minutes,
+        "acknowledged_within_target": row["within_target"],
+        "time_to_acknowledge": _spread(row["acknowledge"]),
+        "time_to_resolve": _spread(row["resolve"]),
+    } for severity, row in rows.items()}
+
+
+def _spread(durations: list[timedelta]) -> dict:
+    minutes = sorted(d.total_seconds() / 60 for d in durations)
+
+    def rank(share: float) -> float | None:
+        return round(minutes[max(0, math.ceil(share * len(minutes)) - 1)], 1) if minutes else None
+    return {"count": len(minutes), "median_minutes": rank(0.5), "p90_minutes": rank(0.9)}
+
+
+def _pages(incident: Incident) -> str:
+    events = [u.paging for u in incident.updates if u.paging is not None]
+    sent = sum(len(e.pages) for e in events)
+    failed = sum(len(e.failed) for e in events)
+    if not sent and not failed:
+        return "none"
+    people = sorted({p.person_id for e in events for p in e.pages})
+    return f"{sent} to {', '.join(people)}" + (f"; {failed} failed (see the timeline)" if failed else "")
+
+
 def _summary(incident: Incident, policy: Policy, now: datetime) -> str:
     level = policy.severities[incident.severity]
     times = response_times(incident)
@@ -83,7 +132,10 @@ def _summary(incident: Incident, policy: Policy, now: datetime) -> str:
         ("Severity", f"{incident.severity.value.capitalize()} ({level.name})"),
         ("Components", ", ".join(_line(c) for c in incident.components) or _todo("which components")),
         ("Started", _at(incident.started_at)),
-        ("Acknowledged", _at(incident.acknowledged_at) if incident.acknowledged_at else "not acknowledged"),
+        ("Acknowledged", f"{_at(incident.acknowledged_at)}" + (f" by {_line(incident.acknowledged_by)}"
+                                                                if incident.acknowledged_by else "")
+         if incident.acknowledged_at else "not acknowledged"),
+        ("Pages sent", _pages(incident)),
         ("Identified", _at(identified_at(incident)) if identified_at(incident) else "not identified"),
         ("Resolved", _at(incident.resolved_at) if incident.resolved_at else "not resolved"),
         ("Time to acknowledge", ack_text),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from .escalation import start_escalation
 from .models import (
     MUTABLE_FIELDS,
     Confirmation,
@@ -26,9 +27,10 @@ from .models import (
     format_utc,
 )
 from .notifier import NoNotifier, Notice, NoticeKind, Notifier
+from .policy import Policy, load_policy
 from .size import check_room
 from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, Stored, StoreUnavailable
-from .workflow import apply_change, confirm, dismiss, open_incident
+from .workflow import acknowledge, apply_change, confirm, dismiss, open_incident
 
 PUBLIC_WINDOW = timedelta(days=30)
 # A cached page of the public feed is also recomputed this often: it bounds how long the feed can miss a change
@@ -97,9 +99,13 @@ class IncidentService:
         clock: Callable[[], datetime] = utc_now,
         notifier: Notifier | None = None,
         on_public_change: Callable[[], None] = lambda: None,
+        on_escalation_start: Callable[[str], None] = lambda incident_id: None,
+        policy: Policy | None = None,
         conflict_attempts: int = 200,
     ) -> None:
         self.store = store
+        self.policy = policy or load_policy()
+        self.on_escalation_start = on_escalation_start  # e.g. page the first level now rather than at the next sweep
         self.clock = clock
         self.notifier = notifier or NoNotifier()
         self.on_public_change = on_public_change  # e.g. republish the status site
@@ -115,9 +121,9 @@ class IncidentService:
         if idempotency_key is not None:
             return self._create_once(body, author, idempotency_key, now)
         for _ in range(5):
-            incident = open_incident(body, incident_id=new_incident_id(now), author=author, now=now)
+            incident = self._opened(body, new_incident_id(now), author, now)
             try:
-                return self._seen(self.store.add(incident))
+                return self.page_soon(self._seen(self.store.add(incident)))
             except AlreadyExists:
                 continue  # a random id collided; draw another
         raise StoreUnavailable("could not allocate a unique incident id")
@@ -127,10 +133,10 @@ class IncidentService:
         # keeps a digest of the request to tell a retry from another request that reuses the key.
         incident_id = keyed_incident_id(author, key)
         digest = hashlib.sha256(f"{author}\n{key}\n{body.model_dump_json()}".encode()).hexdigest()
-        incident = open_incident(body, incident_id=incident_id, author=author, now=now)
+        incident = self._opened(body, incident_id, author, now)
         opened = incident.updates[0].model_copy(update={"request_digest": digest})
         try:
-            return self._seen(self.store.add(incident.model_copy(update={"updates": [opened]})))
+            return self.page_soon(self._seen(self.store.add(incident.model_copy(update={"updates": [opened]}))))
         except AlreadyExists:
             existing = self.store.get(incident_id)
         if existing.incident.updates[0].request_digest != digest:
@@ -140,8 +146,23 @@ class IncidentService:
             )
         return existing
 
+    def _opened(self, body: NewIncident, incident_id: str, author: str, now: datetime) -> Incident:
+        return open_incident(body, incident_id=incident_id, author=author, now=now,
+                             escalation=start_escalation(self.policy.paging_snapshot(body.severity), now))
+
+    def page_soon(self, stored: Stored) -> Stored:
+        """A new incident whose escalation runs: ask for its first pages now."""
+        escalation = stored.incident.escalation
+        if escalation is not None and escalation.stopped_at is None:
+            self.on_escalation_start(stored.incident.id)
+        return stored
+
     def get(self, incident_id: str) -> Stored:
         return self.store.get(incident_id)
+
+    def acknowledge(self, incident_id: str, *, author: str, via: str) -> Stored:
+        """Stop the incident's paging: someone has it. See workflow.acknowledge."""
+        return self.update(incident_id, lambda incident, now: acknowledge(incident, author=author, now=now, via=via))
 
     def find(self, query: IncidentQuery) -> Page:
         return self.store.find(query)

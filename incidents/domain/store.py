@@ -17,7 +17,9 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
+from .maintenance import MAINTENANCE_FIELDS, Maintenance, MaintenanceUpdate
 from .models import MUTABLE_FIELDS, Incident, PublicIncident, Severity, State, Status, Update, format_utc
+from .oncall import Roster
 
 
 class StoreError(Exception):
@@ -64,6 +66,7 @@ class IncidentQuery:
     updated_since: datetime | None = None  # changed at or after
     active_since: datetime | None = None  # not resolved, or resolved at or after
     public_only: bool = False  # timeline entries: only the public ones are read (the public feed and site)
+    escalation_due_by: datetime | None = None  # a running escalation whose next_due_at is at or before this
     oldest_first: bool = False  # by started_at; newest first otherwise
     limit: int = 50
     page_token: str | None = None  # from a previous Page.next_token of the same query
@@ -115,24 +118,27 @@ def changes_public_view(state: str, fields: Mapping[str, Any], update: Mapping[s
     return state == State.published.value and (public_entry or not PUBLIC_FIELDS.isdisjoint(fields))
 
 
-def check_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:
+def check_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = None, *, model: type = Incident,
+                 entry: type = Update, mutable: tuple[str, ...] = MUTABLE_FIELDS) -> None:
     """Refuse what an append could write but no one could read back: a field that may not change in place, or a
-    value (field or timeline entry) that the models would not accept."""
-    unknown = set(fields) - set(MUTABLE_FIELDS)
+    value (field or timeline entry) that the models would not accept. Incidents by default; maintenance windows
+    with their own model, entry and fields (check_maintenance_fields)."""
+    unknown = set(fields) - set(mutable)
     if unknown:
-        raise ValueError(f"these incident fields cannot be changed in place: {sorted(unknown)}")
+        what = "incident" if model is Incident else model.__name__.lower()
+        raise ValueError(f"these {what} fields cannot be changed in place: {sorted(unknown)}")
     try:
         for name, value in fields.items():
-            _field_type(name).validate_python(value)
+            _field_type(model, name).validate_python(value)
         if update is not None:
-            Update.model_validate(update)
+            entry.model_validate(update)
     except ValidationError as exc:
         raise ValueError(f"an append would store what cannot be read back: {exc.errors()[0]['msg']}") from None
 
 
 @cache
-def _field_type(name: str) -> TypeAdapter:
-    field = Incident.model_fields[name]
+def _field_type(model: type, name: str) -> TypeAdapter:
+    field = model.model_fields[name]
     return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
 
 
@@ -171,3 +177,74 @@ def page_of(items: list[Stored], limit: int) -> Page:
         return Page(items, None)
     last = items[limit - 1].incident
     return Page(items[:limit], encode_page_token(format_utc(last.started_at), last.id))
+
+
+# The roster store port: the on-call roster (people, rotation, overrides, roles) is one small document, read and
+# replaced whole, so that every change is checked against the whole (Roster's validators) and is atomic. Every adapter
+# passes tests/integration/test_roster_store_conformance.py. Contact details live here and nowhere else.
+
+NO_ROSTER_ETAG = '"0"'  # the etag of a roster that was never saved: `put` with it creates the first one
+
+
+@dataclass(frozen=True)
+class StoredRoster:
+    roster: Roster
+    etag: str  # opaque, quoted as in an HTTP ETag header
+
+
+class RosterStore(Protocol):
+    def get(self) -> StoredRoster:
+        """The roster; an empty Roster() with NO_ROSTER_ETAG if none was ever saved."""
+
+    def put(self, roster: Roster, if_match: str) -> StoredRoster:
+        """Replace the whole roster, only if the stored etag is still `if_match` (EtagMismatch otherwise)."""
+
+    def close(self) -> None: ...
+
+
+# The maintenance store port: announced maintenance windows (domain/maintenance.py), each with its append-only timeline
+# as for incidents: `append` sets fields and adds one entry, never rewrites one. Every adapter passes
+# tests/integration/test_maintenance_store_conformance.py.
+
+
+@dataclass(frozen=True)
+class StoredMaintenance:
+    maintenance: Maintenance
+    etag: str  # opaque, quoted as in an HTTP ETag header
+
+
+@dataclass(frozen=True)
+class MaintenanceQuery:
+    """Windows that overlap a time range: ending after `ends_after` and starting before `starts_before` (either
+    bound left out: no bound), by starts_at then id, at most `limit` of them."""
+
+    ends_after: datetime | None = None
+    starts_before: datetime | None = None
+    limit: int = 500
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError("limit must be at least 1")
+
+
+class MaintenanceStore(Protocol):
+    def add(self, maintenance: Maintenance) -> StoredMaintenance:
+        """Store a new window; AlreadyExists if its id is taken."""
+
+    def get(self, maintenance_id: str) -> StoredMaintenance:
+        """NotFound if there is no such window."""
+
+    def append(self, maintenance_id: str, if_match: str, fields: Mapping[str, Any],
+               update: Mapping[str, Any]) -> StoredMaintenance:
+        """Atomically set `fields` (JSON values, names from MAINTENANCE_FIELDS) and add `update` (a JSON timeline
+        entry) at the end of the timeline, only if the stored etag is still `if_match` (EtagMismatch otherwise)."""
+
+    def find(self, query: MaintenanceQuery) -> list[StoredMaintenance]:
+        """The windows of the query's range, by starts_at then id."""
+
+    def close(self) -> None: ...
+
+
+def check_maintenance_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:
+    """As check_fields, for a maintenance window."""
+    check_fields(fields, update, model=Maintenance, entry=MaintenanceUpdate, mutable=MAINTENANCE_FIELDS)

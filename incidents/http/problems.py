@@ -42,6 +42,7 @@ class Problem(Exception):
 def as_problem(exc: Exception, unexpected_status: int = 500) -> Problem:
     from pydantic import ValidationError
 
+    from ..domain.roster import InvalidRoster, NotInRoster, RosterChanged, RosterConflict
     from ..domain.service import IdempotencyKeyReused
     from ..domain.store import EtagMismatch, IncidentTooLarge, NotFound, StoreMisconfigured, StoreUnavailable
     from ..domain.workflow import NothingToChange, WorkflowError
@@ -59,6 +60,14 @@ def as_problem(exc: Exception, unexpected_status: int = 500) -> Problem:
             return Problem(422, f"{first['field']}: {first['message']}", errors=errors)
         case NothingToChange():
             return Problem(422, str(exc))
+        case NotInRoster():
+            return Problem(404, str(exc))
+        case RosterConflict():
+            return Problem(409, str(exc))
+        case InvalidRoster():
+            return Problem(422, f"{exc.field}: {exc}", errors=[{"field": exc.field, "message": str(exc)}])
+        case RosterChanged():
+            return Problem(412, str(exc))
         case WorkflowError():
             return Problem(409, str(exc))
         case IncidentTooLarge():  # domain/size.py: refused before Cosmos DB's 2 MB, with room kept to resolve

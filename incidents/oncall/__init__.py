@@ -1,1 +1,1 @@
-"""The on-call wing: what people see of the roster outside the API (their calendar); its rules live in domain/."""
+"""The on-call wing: the roster's admin API and what people see of it (their calendar); its rules live in domain/."""

@@ -43,21 +43,30 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient, PartitionKey, exceptions
+from pydantic import ValidationError
 
 from ..domain.deadline import time_left
+from ..domain.maintenance import Maintenance
 from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.oncall import Roster
 from ..domain.store import (
+    NO_ROSTER_ETAG,
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,
     IncidentTooLarge,
+    MaintenanceQuery,
     NotFound,
     Page,
     Stored,
+    StoredMaintenance,
+    StoredRoster,
+    StoreError,
     StoreMisconfigured,
     StoreUnavailable,
     changes_public_view,
     check_fields,
+    check_maintenance_fields,
     decode_page_token,
     page_of,
 )
@@ -127,7 +136,13 @@ def _stored(doc: Mapping[str, Any], *, public_only: bool = False) -> Stored:
     return Stored(Incident.model_validate(fields), doc["_etag"])
 
 
-class CosmosStore:
+class CosmosContainer:
+    """One container of the account, and every call to it bounded and mapped to the port's errors: what the incident
+    and the roster stores share. `container_setting` is the setting that names the container, for error messages."""
+
+    container_setting = "COSMOS_CONTAINER"
+    indexing_policy: dict[str, Any] | None = None  # None: Cosmos DB's default (every path, consistent)
+
     def __init__(
         self,
         endpoint: str,
@@ -146,6 +161,8 @@ class CosmosStore:
 
             credential = DefaultAzureCredential()
         self._client = self._container = None
+        self._options = {"credential": credential or key, "verify_tls": verify_tls,
+                         "create_if_missing": create_if_missing}  # to open another container alike (`beside`)
         self._call("open the store", lambda bounds: self._open(credential or key, verify_tls, create_if_missing,
                                                                 bounds))
 
@@ -155,13 +172,13 @@ class CosmosStore:
         if create_if_missing:
             db = self._client.create_database_if_not_exists(self.database, **bounds)
             self._container = db.create_container_if_not_exists(
-                self.container, partition_key=PartitionKey(path="/id"), indexing_policy=INDEXING_POLICY, **bounds
+                self.container, partition_key=PartitionKey(path="/id"), indexing_policy=self.indexing_policy, **bounds
             )
         else:
             db = self._client.get_database_client(self.database)
             self._container = db.get_container_client(self.container)
             self._check_exists(db.read, f"database '{self.database}'", "COSMOS_DATABASE", bounds)
-            self._check_exists(self._container.read, f"container '{self.container}'", "COSMOS_CONTAINER", bounds)
+            self._check_exists(self._container.read, f"container '{self.container}'", self.container_setting, bounds)
 
     def _check_exists(self, read, what: str, setting: str, bounds: dict[str, float]) -> None:
         try:
@@ -204,7 +221,7 @@ class CosmosStore:
             answered = f"{what}: Cosmos DB answered {status}" + (f"/{sub}" if sub else "")
             if status == 404 and sub == _OWNER_RESOURCE_NOT_FOUND:
                 raise StoreMisconfigured(
-                    f"COSMOS_DATABASE/COSMOS_CONTAINER: {answered}: the database '{self.database}' or the "
+                    f"COSMOS_DATABASE/{self.container_setting}: {answered}: the database '{self.database}' or the "
                     f"container '{self.container}' does not exist at {self.endpoint}"
                 ) from exc
             if status in (401, 403):
@@ -221,6 +238,14 @@ class CosmosStore:
         except (exceptions.CosmosClientTimeoutError, ServiceRequestError, ServiceResponseError) as exc:
             raise StoreUnavailable(f"{what}: Cosmos DB at {self.endpoint} (COSMOS_ENDPOINT) did not answer in "
                                    f"time: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class CosmosStore(CosmosContainer):
+    indexing_policy = INDEXING_POLICY
 
     def add(self, incident: Incident) -> Stored:
         body = incident.model_dump(mode="json")
@@ -265,6 +290,9 @@ class CosmosStore:
         if query.active_since is not None:
             where.append("(c.status != 'resolved' OR c.resolved_at >= @active_since)")
             params.append({"name": "@active_since", "value": format_utc(query.active_since)})
+        if query.escalation_due_by is not None:  # stopped escalations have next_due_at null: never <=
+            where.append("c.escalation.next_due_at <= @due_by")
+            params.append({"name": "@due_by", "value": format_utc(query.escalation_due_by)})
         direction, after = ("ASC", ">") if query.oldest_first else ("DESC", "<")
         if query.page_token is not None:
             started_at, incident_id = decode_page_token(query.page_token)
@@ -312,6 +340,100 @@ class CosmosStore:
             log.warning("the public view's version was not moved on after a public write (%s); caches of the "
                         "public view catch up when they expire", exc)
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+
+ROSTER_ID = "roster"
+
+
+class CosmosRosterStore(CosmosContainer):
+    """The on-call roster (domain/store.py RosterStore) as one document, {"id": "roster", "roster": {...}}, in a
+    container of its own (COSMOS_ONCALL_CONTAINER, partition key /id). The first put creates it (409: someone else
+    did first); every later one replaces it with If-Match on its `_etag`."""
+
+    container_setting = "COSMOS_ONCALL_CONTAINER"
+
+    @classmethod
+    def beside(cls, other: CosmosContainer, container: str) -> CosmosRosterStore:
+        """A roster store in `container` of the same account and database as `other`, opened the same way."""
+        return cls(other.endpoint, other.database, container, **other._options)
+
+    def get(self) -> StoredRoster:
+        try:
+            doc = self._call("read the roster", lambda bounds: self._container.read_item(
+                item=ROSTER_ID, partition_key=ROSTER_ID, **bounds))
+        except NotFound:
+            return StoredRoster(Roster(), NO_ROSTER_ETAG)
+        return _stored_roster(doc)
+
+    def put(self, roster: Roster, if_match: str) -> StoredRoster:
+        doc = {"id": ROSTER_ID, "roster": roster.model_dump(mode="json")}
+        try:
+            if if_match == NO_ROSTER_ETAG:
+                saved = self._call("create the roster", lambda bounds: self._container.create_item(doc, **bounds))
+            else:
+                saved = self._call("replace the roster", lambda bounds: self._container.replace_item(
+                    item=ROSTER_ID, body=doc, etag=if_match, match_condition=MatchConditions.IfNotModified,
+                    **bounds))
+        except (AlreadyExists, NotFound):  # created by someone else first; or gone since it was read
+            raise EtagMismatch("the roster changed since it was read") from None
+        return _stored_roster(saved)
+
+
+def _stored_roster(doc: Mapping[str, Any]) -> StoredRoster:
+    try:
+        return StoredRoster(Roster.model_validate(doc.get("roster")), doc["_etag"])
+    except ValidationError as exc:  # never a caller's fault: not a 422 (and no field's value in the message)
+        raise StoreError(f"the roster does not read back as stored: {exc.errors()[0]['msg']}") from None
+
+
+class CosmosMaintenanceStore(CosmosContainer):
+    """Maintenance windows (domain/store.py MaintenanceStore), one document each with its timeline embedded in
+    `updates`, in a container of their own (COSMOS_MAINTENANCE_CONTAINER, partition key /id, default indexing). As for
+    incidents, `append` is one patch guarded by If-Match: set each field, add the entry at /updates/-."""
+
+    container_setting = "COSMOS_MAINTENANCE_CONTAINER"
+
+    @classmethod
+    def beside(cls, other: CosmosContainer, container: str) -> CosmosMaintenanceStore:
+        """A maintenance store in `container` of the same account and database as `other`, opened the same way."""
+        return cls(other.endpoint, other.database, container, **other._options)
+
+    def add(self, maintenance: Maintenance) -> StoredMaintenance:
+        body = maintenance.model_dump(mode="json")
+        return _stored_maintenance(self._call(f"add {maintenance.id}", lambda bounds: self._container.create_item(
+            body, **bounds)))
+
+    def get(self, maintenance_id: str) -> StoredMaintenance:
+        return _stored_maintenance(self._call(f"get {maintenance_id}", lambda bounds: self._container.read_item(
+            item=maintenance_id, partition_key=maintenance_id, **bounds)))
+
+    def append(self, maintenance_id: str, if_match: str, fields: Mapping[str, Any],
+               update: Mapping[str, Any]) -> StoredMaintenance:
+        check_maintenance_fields(fields, update)  # at most 8 fields + the entry: within Cosmos's 10 operations
+        operations = [{"op": "set", "path": f"/{name}", "value": value} for name, value in fields.items()]
+        operations.append({"op": "add", "path": "/updates/-", "value": dict(update)})
+        return _stored_maintenance(self._call(f"append to {maintenance_id}", lambda bounds: self._container.patch_item(
+            item=maintenance_id, partition_key=maintenance_id, patch_operations=operations, etag=if_match,
+            match_condition=MatchConditions.IfNotModified, **bounds)))
+
+    def find(self, query: MaintenanceQuery) -> list[StoredMaintenance]:
+        where, params = ["true"], []
+        if query.ends_after is not None:
+            where.append("c.ends_at > @ends_after")
+            params.append({"name": "@ends_after", "value": format_utc(query.ends_after)})
+        if query.starts_before is not None:
+            where.append("c.starts_at < @starts_before")
+            params.append({"name": "@starts_before", "value": format_utc(query.starts_before)})
+        # One ORDER BY path (the default range index serves it); ties on starts_at are ordered by id below.
+        sql = f"SELECT TOP {int(query.limit)} * FROM c WHERE {' AND '.join(where)} ORDER BY c.starts_at"
+        docs = self._call("find maintenance windows", lambda bounds: list(self._container.query_items(
+            sql, parameters=params, enable_cross_partition_query=True, max_item_count=int(query.limit), **bounds)))
+        return sorted((_stored_maintenance(doc) for doc in docs),
+                      key=lambda s: (s.maintenance.starts_at, s.maintenance.id))
+
+
+def _stored_maintenance(doc: Mapping[str, Any]) -> StoredMaintenance:
+    try:
+        return StoredMaintenance(Maintenance.model_validate({k: v for k, v in doc.items() if not k.startswith("_")}),
+                                 doc["_etag"])
+    except ValidationError as exc:  # never a caller's fault: not a 422
+        raise StoreError(f"a maintenance window does not read back as stored: {exc.errors()[0]['msg']}") from None

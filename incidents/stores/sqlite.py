@@ -21,19 +21,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..domain.maintenance import Maintenance
 from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.oncall import Roster
 from ..domain.store import (
+    NO_ROSTER_ETAG,
     AlreadyExists,
     EtagMismatch,
     IncidentQuery,
+    MaintenanceQuery,
     NotFound,
     Page,
     Stored,
+    StoredMaintenance,
+    StoredRoster,
     StoreError,
     StoreMisconfigured,
     StoreUnavailable,
     changes_public_view,
     check_fields,
+    check_maintenance_fields,
     decode_page_token,
     page_of,
 )
@@ -49,13 +56,16 @@ CREATE TABLE IF NOT EXISTS incidents (
     updated_at TEXT NOT NULL,
     resolved_at TEXT,
     fingerprint TEXT,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    escalation_due_at TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_by_start ON incidents (started_at, id);
 CREATE INDEX IF NOT EXISTS incidents_by_update ON incidents (updated_at);
 CREATE INDEX IF NOT EXISTS incidents_by_state_and_start ON incidents (state, started_at, id);
 CREATE INDEX IF NOT EXISTS incidents_by_fingerprint ON incidents (fingerprint, started_at)
     WHERE fingerprint IS NOT NULL;
+CREATE INDEX IF NOT EXISTS incidents_by_escalation_due ON incidents (escalation_due_at)
+    WHERE escalation_due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS incident_updates (
     incident_id TEXT NOT NULL REFERENCES incidents (id),
     seq INTEGER NOT NULL,
@@ -76,7 +86,9 @@ CREATE TRIGGER IF NOT EXISTS incident_updates_no_delete BEFORE DELETE ON inciden
 BEGIN SELECT RAISE(ABORT, 'incident_updates is append-only'); END;
 """
 
-_COLUMNS = ("state", "status", "severity", "started_at", "updated_at", "resolved_at")
+_COLUMNS = ("state", "status", "severity", "started_at", "updated_at", "resolved_at", "escalation_due_at")
+# Columns added since the first release: ALTER TABLE adds them to an older database file when it is opened.
+_ADDED_COLUMNS = {"escalation_due_at": "TEXT"}
 _INSERT = (
     f"INSERT INTO incidents (id, body, fingerprint, {', '.join(_COLUMNS)}, version)"
     f" VALUES (?, ?, ?, {', '.join('?' * len(_COLUMNS))}, 1)"
@@ -87,6 +99,13 @@ _UPDATE = (
 )
 _BUMP_PUBLIC_VIEW = "UPDATE public_view SET version = version + 1 WHERE id = 1"
 BUSY_TIMEOUT_S = 5.0
+
+
+def _columns(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The values of _COLUMNS for an incident's JSON: the column escalation_due_at is the running escalation's
+    next_due_at (NULL once stopped), so the sweep's query reads a partial index of running escalations only."""
+    escalation = doc.get("escalation") or {}
+    return (*(doc[c] for c in _COLUMNS[:-1]), escalation.get("next_due_at"))
 
 
 def _etag(incident_id: str, version: int) -> str:
@@ -103,6 +122,29 @@ def _stored(rows: list[tuple[str, str, int, list[str]]]) -> list[Stored]:
         ]
     except ValidationError as exc:  # never a caller's fault: not a 422
         raise StoreError(f"an incident does not read back as stored: {exc.errors()[0]['msg']}") from None
+
+
+def _add_new_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made by an earlier release up to SCHEMA (CREATE TABLE IF NOT EXISTS leaves it as it was)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(incidents)")}
+    if not have:
+        return  # a new database: SCHEMA creates the table whole
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE incidents ADD COLUMN {name} {kind}")
+
+
+@contextmanager
+def _committed(db: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
+    """A transaction: committed when the block ends, rolled back when it raises."""
+    db.execute(begin)
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 # Failures that pass or that an operator fixes without touching the data (SQLite's primary result codes).
@@ -125,6 +167,7 @@ class SqliteStore:
             with self._errors():
                 db = self._db()
                 db.execute("PRAGMA journal_mode=WAL")
+                _add_new_columns(db)
                 db.executescript(SCHEMA)
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
@@ -142,7 +185,7 @@ class SqliteStore:
         with self._write() as db:
             try:
                 fingerprint = getattr(incident.source, "fingerprint", None)  # set on incidents drafted by alerts
-                db.execute(_INSERT, (incident.id, text, fingerprint, *(doc[c] for c in _COLUMNS)))
+                db.execute(_INSERT, (incident.id, text, fingerprint, *_columns(doc)))
             except sqlite3.IntegrityError:
                 raise AlreadyExists(incident.id) from None
             db.executemany(
@@ -171,7 +214,7 @@ class SqliteStore:
             if _etag(incident_id, version) != if_match:
                 raise EtagMismatch(incident_id)
             doc = json.loads(body) | dict(fields)
-            db.execute(_UPDATE, (json.dumps(doc), *(doc[c] for c in _COLUMNS), incident_id, version))
+            db.execute(_UPDATE, (json.dumps(doc), *_columns(doc), incident_id, version))
             db.execute(
                 "INSERT INTO incident_updates (incident_id, seq, body)"
                 " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
@@ -198,6 +241,9 @@ class SqliteStore:
         if query.active_since is not None:
             where.append("(status != 'resolved' OR resolved_at >= ?)")
             params.append(format_utc(query.active_since))
+        if query.escalation_due_by is not None:
+            where.append("escalation_due_at <= ?")
+            params.append(format_utc(query.escalation_due_by))
         direction, after = ("ASC", ">") if query.oldest_first else ("DESC", "<")
         if query.page_token is not None:
             where.append(f"(started_at, id) {after} (?, ?)")
@@ -269,19 +315,207 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._errors():
-            db = self._db()
-            db.execute(begin)
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._errors(), _committed(self._db(), begin) as db:
+            yield db
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock on upgrade
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction("BEGIN")  # one snapshot for the incident rows and their timelines
+
+
+# The on-call roster (domain/store.py RosterStore): one row of its own table, in the incidents' file or any other.
+ROSTER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS roster (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL
+)
+"""
+_READ_ROSTER = "SELECT body, version FROM roster WHERE id = 1"
+
+
+def _stored_roster(row: tuple[str, int] | None) -> StoredRoster:
+    if row is None:
+        return StoredRoster(Roster(), NO_ROSTER_ETAG)
+    try:
+        return StoredRoster(Roster.model_validate_json(row[0]), _etag("roster", row[1]))
+    except ValidationError as exc:  # never a caller's fault: not a 422 (and no field's value in the message)
+        raise StoreError(f"the roster does not read back as stored: {exc.errors()[0]['msg']}") from None
+
+
+def _create(path: Path, busy_timeout: float, schema: str, what: str, errors) -> None:
+    """Create a store's tables beside the incidents (each call of those stores has a connection of its own);
+    StoreMisconfigured naming the setting when the file cannot be used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with errors():
+            db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(schema)
+            finally:
+                db.close()
+    except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        raise StoreMisconfigured(f"INCIDENTS_SQLITE_PATH: cannot keep {what} in {path}: {reason}") from None
+
+
+class SqliteRosterStore:
+    """The roster's JSON and a version that every put bumps (the ETag is derived from it). Read and written rarely
+    (admins, the escalation sweep), so each call has a connection of its own."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        _create(self.path, busy_timeout, ROSTER_SCHEMA, "the on-call roster", self._errors)
+
+    def get(self) -> StoredRoster:
+        with self._transaction("BEGIN") as db:
+            row = db.execute(_READ_ROSTER).fetchone()
+        return _stored_roster(row)
+
+    def put(self, roster: Roster, if_match: str) -> StoredRoster:
+        body = roster.model_dump_json()
+        with self._transaction("BEGIN IMMEDIATE") as db:  # the write lock first: a concurrent put waits, then fails
+            row = db.execute("SELECT version FROM roster WHERE id = 1").fetchone()
+            if if_match != (_etag("roster", row[0]) if row else NO_ROSTER_ETAG):
+                raise EtagMismatch("the roster changed since it was read")
+            if row:
+                db.execute("UPDATE roster SET body = ?, version = version + 1 WHERE id = 1", (body,))
+            else:
+                db.execute("INSERT INTO roster (id, body, version) VALUES (1, ?, 1)", (body,))
+            # Read back before COMMIT: what could not be read back is never written (it would break every read).
+            return _stored_roster(db.execute(_READ_ROSTER).fetchone())
+
+    def close(self) -> None:
+        pass  # no connection outlives a call
+
+    _errors = SqliteStore._errors  # SQLite's transient failures as StoreUnavailable, as for the incidents
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                db.execute("PRAGMA synchronous = FULL")  # a put answered 2xx survives a power loss
+                with _committed(db, begin):
+                    yield db
+            finally:
+                db.close()
+
+
+# Maintenance windows (domain/store.py MaintenanceStore): tables of their own, in the incidents' file or any other.
+# `maintenances` holds each window's JSON without its timeline, with the columns `find` filters and sorts on;
+# `maintenance_updates` its timeline, append-only as incident_updates is (triggers refuse UPDATE and DELETE).
+MAINTENANCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS maintenances (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS maintenances_by_end ON maintenances (ends_at);
+CREATE TABLE IF NOT EXISTS maintenance_updates (
+    maintenance_id TEXT NOT NULL REFERENCES maintenances (id),
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (maintenance_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS maintenance_updates_no_update BEFORE UPDATE ON maintenance_updates
+BEGIN SELECT RAISE(ABORT, 'maintenance_updates is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS maintenance_updates_no_delete BEFORE DELETE ON maintenance_updates
+BEGIN SELECT RAISE(ABORT, 'maintenance_updates is append-only'); END;
+"""
+
+
+def _stored_maintenances(rows: list[tuple[str, str, int, list[str]]]) -> list[StoredMaintenance]:
+    try:
+        return [StoredMaintenance(Maintenance.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}'),
+                                  _etag(i, version)) for i, body, version, entries in rows]
+    except ValidationError as exc:  # never a caller's fault: not a 422
+        raise StoreError(f"a maintenance window does not read back as stored: {exc.errors()[0]['msg']}") from None
+
+
+class SqliteMaintenanceStore:
+    """Maintenance windows beside the incidents. Read by each publish and each new alert, written by admins: each call
+    has a connection of its own, as for the roster."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        _create(self.path, busy_timeout, MAINTENANCE_SCHEMA, "maintenance windows", self._errors)
+
+    def add(self, maintenance: Maintenance) -> StoredMaintenance:
+        doc = maintenance.model_dump(mode="json")
+        updates = [json.dumps(u) for u in doc.pop("updates")]
+        text = json.dumps(doc)
+        _stored_maintenances([(maintenance.id, text, 1, updates)])  # refuse what would not read back
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            try:
+                db.execute("INSERT INTO maintenances (id, body, starts_at, ends_at, version) VALUES (?, ?, ?, ?, 1)",
+                           (maintenance.id, text, doc["starts_at"], doc["ends_at"]))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(maintenance.id) from None
+            db.executemany("INSERT INTO maintenance_updates (maintenance_id, seq, body) VALUES (?, ?, ?)",
+                           [(maintenance.id, seq, u) for seq, u in enumerate(updates, start=1)])
+        return StoredMaintenance(maintenance, _etag(maintenance.id, 1))
+
+    def get(self, maintenance_id: str) -> StoredMaintenance:
+        with self._transaction("BEGIN") as db:
+            found = _stored_maintenances(self._rows(db, "WHERE id = ?", [maintenance_id]))
+        if not found:
+            raise NotFound(maintenance_id)
+        return found[0]
+
+    def append(self, maintenance_id: str, if_match: str, fields: Mapping[str, Any],
+               update: Mapping[str, Any]) -> StoredMaintenance:
+        check_maintenance_fields(fields, update)
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            row = db.execute("SELECT body, version FROM maintenances WHERE id = ?", (maintenance_id,)).fetchone()
+            if row is None:
+                raise NotFound(maintenance_id)
+            if _etag(maintenance_id, row[1]) != if_match:
+                raise EtagMismatch(maintenance_id)
+            doc = json.loads(row[0]) | dict(fields)
+            db.execute("UPDATE maintenances SET body = ?, starts_at = ?, ends_at = ?, version = version + 1"
+                       " WHERE id = ? AND version = ?",
+                       (json.dumps(doc), doc["starts_at"], doc["ends_at"], maintenance_id, row[1]))
+            db.execute("INSERT INTO maintenance_updates (maintenance_id, seq, body)"
+                       " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM maintenance_updates WHERE maintenance_id = ?",
+                       (maintenance_id, json.dumps(dict(update)), maintenance_id))
+            # Read back before COMMIT: what could not be read back is never written (it would break every read).
+            return _stored_maintenances(self._rows(db, "WHERE id = ?", [maintenance_id]))[0]
+
+    def find(self, query: MaintenanceQuery) -> list[StoredMaintenance]:
+        where, params = [], []
+        if query.ends_after is not None:
+            where.append("ends_at > ?")
+            params.append(format_utc(query.ends_after))
+        if query.starts_before is not None:
+            where.append("starts_at < ?")
+            params.append(format_utc(query.starts_before))
+        sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY starts_at, id LIMIT ?"
+        with self._transaction("BEGIN") as db:
+            return _stored_maintenances(self._rows(db, sql, [*params, query.limit]))
+
+    def close(self) -> None:
+        pass  # no connection outlives a call
+
+    _errors = SqliteStore._errors
+    _transaction = SqliteRosterStore._transaction
+
+    @staticmethod
+    def _rows(db: sqlite3.Connection, where: str, params: list[Any]) -> list[tuple[str, str, int, list[str]]]:
+        rows = db.execute(f"SELECT id, body, version FROM maintenances {where}", params).fetchall()
+        timelines: dict[str, list[str]] = {row[0]: [] for row in rows}
+        if rows:
+            marks = ", ".join("?" * len(rows))
+            for maintenance_id, body in db.execute(
+                    f"SELECT maintenance_id, body FROM maintenance_updates WHERE maintenance_id IN ({marks})"
+                    " ORDER BY maintenance_id, seq", list(timelines)):
+                timelines[maintenance_id].append(body)
+        return [(i, body, version, timelines[i]) for i, body, version in rows]

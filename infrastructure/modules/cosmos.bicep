@@ -1,10 +1,14 @@
 // Cosmos DB for NoSQL, serverless, keys disabled: database `incidents`, container `incidents` (partition key /id,
-// the composite indexes of incidents/stores/cosmos.py INDEXING_POLICY), and the app's data role on that one database.
+// the composite indexes of incidents/stores/cosmos.py INDEXING_POLICY), container `oncall` (the on-call roster, one
+// document; partition key /id), container `maintenance` (announced maintenance windows; partition key /id), and the
+// app's data role on that one database.
 
 param accountName string
 param location string
 param databaseName string = 'incidents'
 param containerName string = 'incidents'
+param oncallContainerName string = 'oncall'
+param maintenanceContainerName string = 'maintenance'
 
 @description('Principal (the function app identity) given Cosmos DB Built-in Data Contributor on the database.')
 param dataContributorPrincipalId string
@@ -129,6 +133,43 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
   }
 }
 
+// The on-call roster (incidents/stores/cosmos.py CosmosRosterStore): one document read by id, default indexing.
+resource oncallContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: oncallContainerName
+  properties: {
+    resource: {
+      id: oncallContainerName
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+  }
+}
+
+// Maintenance windows (incidents/stores/cosmos.py CosmosMaintenanceStore): one document per window, read by id or by a
+// small query on its times, default indexing.
+resource maintenanceContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: maintenanceContainerName
+  properties: {
+    resource: {
+      id: maintenanceContainerName
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+  }
+}
+
 resource dataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
   parent: account
   name: guid(account.id, databaseName, dataContributorPrincipalId, dataContributorRoleId)
@@ -143,3 +184,5 @@ output endpoint string = account.properties.documentEndpoint
 output accountId string = account.id
 output databaseName string = database.name
 output containerName string = container.name
+output oncallContainerName string = oncallContainer.name
+output maintenanceContainerName string = maintenanceContainer.name

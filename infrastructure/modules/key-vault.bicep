@@ -30,7 +30,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    publicNetworkAccess: 'Enabled' // the Function App has no virtual network
+    // The Function App has no virtual network. Flex Consumption resolves Key Vault references in app settings, but
+    // not from a network-restricted vault: https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#considerations
+    publicNetworkAccess: 'Enabled'
   }
 }
 

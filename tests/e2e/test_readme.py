@@ -16,7 +16,7 @@ import requests
 
 from tests.e2e.test_cli import ROOT, environment, found, serving
 
-SECTIONS = ("## Try it", "## 21:43: an alert becomes an incident")
+SECTIONS = ("## Try it", "## 21:43: an alert becomes an incident", "## Who gets paged")
 
 
 def blocks(section: str) -> list[str]:

@@ -6,6 +6,7 @@ Resource types, api versions and property names are the ones documented in share
 and the published ARM templates reference.
 """
 
+import ast
 import copy
 import functools
 import re
@@ -50,6 +51,11 @@ API_VERSIONS = {
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
     "Microsoft.KeyVault/vaults": "2023-07-01",
     "Microsoft.KeyVault/vaults/secrets": "2023-07-01",
+    # modules/communication.bicep: a GA version whose published types (Azure/bicep-types-az, generated/communication/
+    # microsoft.communication/2023-04-01/types.md) have every property used, hostName and mailFromSenderDomain included
+    "Microsoft.Communication/communicationServices": "2023-04-01",
+    "Microsoft.Communication/emailServices": "2023-04-01",
+    "Microsoft.Communication/emailServices/domains": "2023-04-01",
 }
 ACTION_GROUP_PROPERTIES = {"groupShortName", "enabled", "emailReceivers", "smsReceivers", "webhookReceivers",
                            "itsmReceivers", "azureAppPushReceivers", "automationRunbookReceivers", "voiceReceivers",
@@ -77,6 +83,7 @@ BUILT_IN_ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "00000000-0000-0000-0000-000000000002": "Cosmos DB Built-in Data Contributor",
+    "09976791-48a7-449e-bb21-39d1a415f350": "Communication and Email Service Owner",
 }
 GLOBAL_IDS = {**BUILT_IN_ROLES, "461e8683-5575-4561-ac7f-899cc907d62a": "AzNS AAD Webhook (first-party app id)"}
 HOST_SETTINGS = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential",
@@ -335,6 +342,32 @@ def test_the_cosmos_container_has_the_partition_key_and_indexes_the_store_needs(
     assert account["capabilities"] == [{"name": "EnableServerless"}] and account["disableLocalAuth"] is True
 
 
+def test_the_oncall_container_is_there_with_the_partition_key_the_roster_store_reads_by():
+    cosmos = bicep("modules/cosmos.bicep")
+    oncall = cosmos["resources"]["oncallContainer"]["config"]
+    assert oncall["parent"] == "database" and oncall["name"] == "oncallContainerName"
+    assert oncall["properties"]["resource"]["partitionKey"]["paths"] == ["/id"]
+    assert cosmos["parameters"]["oncallContainerName"]["default"] == Settings.model_fields[
+        "cosmos_oncall_container"].default
+    main = bicep("main.bicep")
+    assert main["modules"]["cosmos"]["config"]["params"]["oncallContainerName"] == "cosmosOncallContainer"
+    assert main["variables"]["appSettings"]["value"]["COSMOS_ONCALL_CONTAINER"] == "cosmosOncallContainer"
+    assert main["variables"]["cosmosOncallContainer"]["value"] == "oncall"
+
+
+def test_the_maintenance_container_is_there_with_the_partition_key_the_maintenance_store_reads_by():
+    cosmos = bicep("modules/cosmos.bicep")
+    container = cosmos["resources"]["maintenanceContainer"]["config"]
+    assert container["parent"] == "database" and container["name"] == "maintenanceContainerName"
+    assert container["properties"]["resource"]["partitionKey"]["paths"] == ["/id"]
+    assert cosmos["parameters"]["maintenanceContainerName"]["default"] == Settings.model_fields[
+        "cosmos_maintenance_container"].default
+    main = bicep("main.bicep")
+    assert main["modules"]["cosmos"]["config"]["params"]["maintenanceContainerName"] == "cosmosMaintenanceContainer"
+    assert main["variables"]["appSettings"]["value"]["COSMOS_MAINTENANCE_CONTAINER"] == "cosmosMaintenanceContainer"
+    assert main["variables"]["cosmosMaintenanceContainer"]["value"] == "maintenance"
+
+
 def test_the_identity_gets_data_contributor_on_the_one_database_only():
     cosmos = bicep("modules/cosmos.bicep")
     assignment = cosmos["resources"]["dataContributor"]["config"]["properties"]
@@ -381,6 +414,64 @@ def test_app_settings_are_the_apps_own_and_carry_no_keys():
         assert not re.search(r"listKeys|listConnectionStrings|primaryMasterKey", path.read_text()), path.name
 
 
+def timer_schedules() -> dict[str, str]:
+    """The `schedule` of every timer trigger under incidents/, read from the source, so that a blueprint not registered
+    yet counts too: "path::function" -> the schedule as written, a module-level constant resolved."""
+    found = {}
+    for path in sorted((ROOT / "incidents").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        constants = {target.id: node.value.value for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                     and isinstance(node.value, ast.Constant)
+                     for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                     if isinstance(target, ast.Name)}
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for call in function.decorator_list:
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr in ("timer_trigger", "schedule")):
+                    continue
+                given = next((k.value for k in call.keywords if k.arg == "schedule"),
+                             call.args[0] if call.args else None)
+                value = given.value if isinstance(given, ast.Constant) else \
+                    constants.get(given.id) if isinstance(given, ast.Name) else None
+                where = f"{path.relative_to(ROOT)}::{function.name}"
+                assert isinstance(value, str), f"{where}: a schedule this test cannot read; use a literal or a constant"
+                found[where] = value
+    return found
+
+
+def test_every_timer_schedule_named_after_an_app_setting_is_set_on_azure():
+    """A timer's schedule may be an app setting's name wrapped in % signs, which the host resolves from the app settings
+    (https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer, `schedule`: "You can put the schedule
+    expression in an app setting and set this property to the app setting name wrapped in % signs"). The deployment
+    replaces every app setting, so each such name is in main.bicep's appSettings, always, with a schedule the app
+    accepts (incidents/settings.py checks it too)."""
+    from function_app import app
+    from incidents.localhost import app_functions
+
+    schedules = timer_schedules()
+    named = {name for schedule in schedules.values() for name in re.findall(r"%(\w+)%", schedule)}
+    assert {"SITE_PUBLISH_SCHEDULE", "ONCALL_SWEEP_SCHEDULE", "ONCALL_DAILY_SCHEDULE"} <= named
+    registered = {f.get_trigger().get_dict_repr()["schedule"] for f in app_functions(app)
+                  if f.get_trigger().get_binding_name() == "timerTrigger"}
+    assert registered <= set(schedules.values()), "a timer the source reader above does not see"
+    settings = bicep("main.bicep")["variables"]["appSettings"]["value"]
+    for name in sorted(named):
+        assert name.lower() in Settings.model_fields, f"{name}: add it to incidents/settings.py, which checks it"
+        assert isinstance(settings.get(name), str), f"{name}: set it in main.bicep appSettings, or the timer never runs"
+        checked = Settings(auth_tenant_id="tenant", auth_audience="audience", **{name.lower(): settings[name]})
+        assert getattr(checked, name.lower()) == settings[name]
+
+
+def test_links_in_pages_and_slack_start_with_the_function_apps_own_address():
+    main = bicep("main.bicep")
+    assert main["variables"]["appSettings"]["value"]["INCIDENTS_PUBLIC_BASE_URL"] == \
+        "https://${functionApp.outputs.defaultHostName}"
+    assert dotted(bicep("modules/function-app.bicep")["outputs"]["defaultHostName"]["value"]) == \
+        "site.properties.defaultHostName"
+
+
 # The deploy scripts
 
 
@@ -406,7 +497,8 @@ DEPLOY_ENV = {"ONCALL_EMAIL": "oncall@example.org", "RUNBOOK_BASE_URL": "https:/
               "PLATFORM_APP_INSIGHTS_ID": "ai", "PLATFORM_COSMOS_ACCOUNT_ID": "cosmos", "PLATFORM_ACS_ID": "acs",
               "PLATFORM_CONTAINER_APP_ID": "ca", "PLATFORM_CONTAINER_APPS_WORKSPACE_ID": "law",
               "AUTH_AUDIENCE": "audience", "ALERTS_AAD_AUDIENCE": "api://incidents",
-              "WEBHOOK_AAD_OBJECT_ID": "object", "WEBHOOK_AAD_IDENTIFIER_URI": "api://incidents"}
+              "WEBHOOK_AAD_OBJECT_ID": "object", "WEBHOOK_AAD_IDENTIFIER_URI": "api://incidents",
+              "ONCALL_LINK_SECRET": "kept-from-one-deployment-to-the-next-0123456789"}
 
 
 def test_the_scripts_exist_and_pass_bash_n():
@@ -511,6 +603,32 @@ def test_the_webhook_uri_fallback_takes_the_function_key_and_makes_it_once(fake_
            "--function-name azure_monitor_alert --query alerts" in text
     assert "--key-name alerts" in text and text.index("keys set") < text.index("deployment group what-if")
     assert "generated-key" not in result.stdout + result.stderr  # the key is never printed
+
+
+MAKE_LINK_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+@pytest.mark.parametrize("secret", [None, "", "a" * 31])
+def test_deploy_main_refuses_without_a_link_secret_and_says_in_one_line_how_to_make_one(secret, fake_az):
+    """The script never makes ONCALL_LINK_SECRET: a new value on each deployment would revoke every calendar address."""
+    env, log = fake_az
+    run_env = {k: v for k, v in {**env, **DEPLOY_ENV}.items() if k != "ONCALL_LINK_SECRET"}
+    if secret is not None:
+        run_env["ONCALL_LINK_SECRET"] = secret
+    result = run_script("deploy-main.sh", "-e", "prod", "--yes", env=run_env)
+    assert result.returncode != 0 and "deployment" not in log.read_text()
+    [line] = [line for line in result.stderr.splitlines() if "ONCALL_LINK_SECRET" in line]
+    assert line.startswith("error: ONCALL_LINK_SECRET") and MAKE_LINK_SECRET in line
+    assert not secret or secret not in result.stdout + result.stderr
+    dry = run_script("deploy-main.sh", "-e", "prod", "--dry-run", env=run_env)
+    assert dry.returncode == 0 and "ONCALL_LINK_SECRET" in dry.stderr
+
+
+def test_the_link_secret_is_documented_where_deployers_look():
+    usage = run_script("deploy-main.sh", "--help", env={"PATH": "/usr/bin:/bin"}).stdout
+    assert "ONCALL_LINK_SECRET" in usage and MAKE_LINK_SECRET in usage and "revokes" in usage
+    readme = (INFRA / "README.md").read_text()
+    assert "export ONCALL_LINK_SECRET=" in readme and MAKE_LINK_SECRET in readme and "oncall-link-secret" in readme
 
 
 # Issue 15: what Azure would refuse or get wrong, checked against its documentation without the compiler
@@ -688,7 +806,7 @@ def test_role_assignment_names_come_from_scope_principal_and_role():
 
 
 # Secrets the app reads that stay off Azure on purpose (the managed identity instead, or local development only).
-NOT_ON_AZURE = {"COSMOS_KEY", "SITE_STORAGE_CONNECTION_STRING", "INCIDENTS_FUNCTION_KEY"}
+NOT_ON_AZURE = {"COSMOS_KEY", "SITE_STORAGE_CONNECTION_STRING", "INCIDENTS_FUNCTION_KEY", "ACS_CONNECTION_STRING"}
 KEY_VAULT_REFERENCE = re.compile(r"@Microsoft\.KeyVault\(VaultName=\$\{keyVault\.outputs\.name\};SecretName=([\w-]+)\)")
 
 
@@ -697,17 +815,44 @@ def secret_settings() -> set[str]:
             if field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)}
 
 
+def guarded_entries(value) -> dict[str, tuple[str | None, object]]:
+    """Each key of the object literals in `union(empty(p) ? {} : {KEY: v}, ...)`, with the parameter whose emptiness
+    leaves it out (None: always there) and its value. A shape this does not know fails, rather than hiding a key."""
+    node = value.get("function") or value.get("operator") if isinstance(value, dict) else None
+    if not isinstance(node, dict):
+        assert isinstance(value, dict), value
+        return {key: (None, v) for key, v in value.items()}
+    if node["type"] == "union":
+        return {k: v for arg in node["parameters"].values() for k, v in guarded_entries(arg).items()}
+    operands = node["operands"]
+    condition = operands["condition"].get("function", {}) if isinstance(operands["condition"], dict) else {}
+    assert node["type"] == "conditional" and condition.get("type") == "empty" and operands["true_value"] == {}, node
+    guard = condition["parameters"]["item_to_test"]
+    return {key: (guard, v) for key, (_, v) in guarded_entries(operands["false_value"]).items()}
+
+
 def test_every_secret_the_app_reads_is_a_key_vault_reference_its_identity_may_resolve():
     """Key Vault references (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references) resolve
-    with the app's identity, which needs Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6) on the vault."""
+    with the app's identity, which needs Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6) on the vault.
+    secretSettings is a union of one conditional per secret: each reference is there exactly when the same secure
+    parameter stores its vault secret, and each parameter comes from the environment variable of the setting's name."""
     main = bicep("main.bicep")
-    assert secret_settings() >= {"SLACK_WEBHOOK_URL"}
-    references = main["variables"]["secretSettings"]["value"]["operator"]["operands"]["false_value"]
+    assert secret_settings() >= {"SLACK_WEBHOOK_URL", "ONCALL_LINK_SECRET"}
+    references = guarded_entries(main["variables"]["secretSettings"]["value"])
     assert set(references) == secret_settings() - NOT_ON_AZURE, "map each new secret setting to the vault here"
-    stored = object_keys(main["modules"]["keyVault"]["config"]["params"]["secrets"])
-    for setting, value in references.items():
+    stored = guarded_entries(main["modules"]["keyVault"]["config"]["params"]["secrets"])  # "'vault name'": (p, p)
+    names = set()
+    for setting, (param, value) in references.items():
         match = KEY_VAULT_REFERENCE.fullmatch(value)
-        assert match and f"'{match[1]}'" in stored, setting
+        assert match and param in main["parameters"], setting
+        assert stored.get(f"'{match[1]}'") == (param, param), f"{setting}: store {param} as {match[1]}, if not empty"
+        names.add(match[1])
+        declared = main["parameters"][param]
+        assert {"type": "secure"} in declared["decorators"] and declared["default"] == "", param
+        for env in ("dev", "prod"):
+            text = (INFRA / f"main.{env}.bicepparam").read_text()
+            assert f"param {param} = readEnvironmentVariable('{setting}', '')" in text, (env, setting)
+    assert len(names) == len(references) and {f"'{n}'" for n in names} == set(stored)  # one vault secret each
     plain = object_keys(main["variables"]["appSettings"]["value"]) \
         | object_keys(main["variables"]["optionalSettings"]["value"])
     assert plain & secret_settings() == set()
@@ -718,6 +863,18 @@ def test_every_secret_the_app_reads_is_a_key_vault_reference_its_identity_may_re
     grant = vault["resources"]["secretsUser"]["config"]
     assert BUILT_IN_ROLES[vault["variables"]["secretsUserRoleId"]["value"]] == "Key Vault Secrets User"
     assert (grant["scope"], grant["properties"]["principalId"]) == ("vault", "readerPrincipalId")
+
+
+def test_the_vault_is_one_flex_consumption_resolves_references_from():
+    """Key Vault references work in Flex Consumption app settings, but not from a network-restricted vault, even with
+    virtual network integration (https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#considerations,
+    "Key Vault and App Configuration References"). So the vault is reachable and guarded by Entra ID and RBAC alone,
+    and references use the app's system-assigned identity, their default (app-service-key-vault-references above)."""
+    vault = resource("modules/key-vault.bicep", "vault")["config"]["properties"]
+    assert vault["publicNetworkAccess"] == "Enabled" and "networkAcls" not in vault
+    site = resource("modules/function-app.bicep", "site")["config"]
+    assert site["identity"] == {"type": "SystemAssigned"} and "keyVaultReferenceIdentity" not in site["properties"]
+    assert bicep("modules/function-app.bicep")["resources"]["plan"]["config"]["sku"]["tier"] == "FlexConsumption"
 
 
 # What the Functions host needs on AzureWebJobsStorage with an identity, by trigger:
@@ -762,3 +919,64 @@ def test_the_static_website_documents_are_files_the_publisher_writes():
     assert len(documents) == 2
     published = {f.path for f in render_site([], now=datetime(2026, 11, 26, tzinfo=timezone.utc))}
     assert set(documents) <= published
+
+
+# Pages by email and SMS: Azure Communication Services (modules/communication.bicep)
+
+# https://learn.microsoft.com/azure/templates/microsoft.communication/communicationservices (and emailservices,
+# emailservices/domains), API version 2023-04-01: the writable properties.
+COMMUNICATION_PROPERTIES = {"dataLocation", "linkedDomains"}
+EMAIL_SERVICE_PROPERTIES = {"dataLocation"}
+DOMAIN_PROPERTIES = {"domainManagement", "userEngagementTracking"}
+
+
+def test_the_communication_resources_are_global_share_a_data_location_and_are_linked():
+    """Location 'global' for all three; a domain links only to a resource of the same data location
+    (https://learn.microsoft.com/azure/communication-services/quickstarts/email/connect-email-communication-resource);
+    an Azure-managed domain is named AzureManagedDomain with domainManagement AzureManaged
+    (https://learn.microsoft.com/azure/communication-services/quickstarts/email/add-azure-managed-domains)."""
+    module = bicep("modules/communication.bicep")
+    acs, email, domain = (module["resources"][s]["config"] for s in ("communication", "emailService", "emailDomain"))
+    assert {acs["location"], email["location"], domain["location"]} == {"global"}
+    assert set(acs["properties"]) <= COMMUNICATION_PROPERTIES and set(email["properties"]) <= EMAIL_SERVICE_PROPERTIES
+    assert set(domain["properties"]) <= DOMAIN_PROPERTIES
+    assert acs["properties"]["dataLocation"] == email["properties"]["dataLocation"] == "dataLocation"
+    assert module["parameters"]["dataLocation"]["default"] == "Europe"
+    assert (domain["parent"], domain["name"], domain["properties"]["domainManagement"]) == (
+        "emailService", "AzureManagedDomain", "AzureManaged")
+    assert domain["properties"]["userEngagementTracking"] == "Disabled"  # links in pages are not rewritten
+    assert [dotted(d) for d in acs["properties"]["linkedDomains"]] == ["emailDomain.id"]
+
+
+def test_the_app_sends_with_its_identity_and_gets_the_endpoint_and_sender_address():
+    module = bicep("modules/communication.bicep")
+    outputs = {name: output["value"] for name, output in module["outputs"].items()}
+    assert outputs["endpoint"] == "https://${communication.properties.hostName}"
+    assert outputs["senderAddress"] == "DoNotReply@${emailDomain.properties.mailFromSenderDomain}"
+    grant = module["resources"]["sender"]["config"]
+    assert (grant["scope"], grant["properties"]["principalId"]) == ("communication", "senderPrincipalId")
+    assert BUILT_IN_ROLES[module["variables"]["senderRoleId"]["value"]] == "Communication and Email Service Owner"
+    main = bicep("main.bicep")
+    params = main["modules"]["communication"]["config"]["params"]
+    assert dotted(params["senderPrincipalId"]) == "functionApp.outputs.principalId"
+    settings = main["variables"]["appSettings"]["value"]
+    assert dotted(settings["ACS_ENDPOINT"]) == "communication.outputs.endpoint"
+    assert dotted(settings["ACS_EMAIL_SENDER"]) == "communication.outputs.senderAddress"
+    for path in BICEP_FILES:  # no access key: the identity signs in
+        assert "ACS_CONNECTION_STRING" not in path.read_text(), path.name
+
+
+def test_the_sms_number_is_bought_by_hand_and_passed_as_a_parameter():
+    """ARM has no resource that buys a phone number: the README says how, and ACS_SMS_FROM comes from the
+    environment at deployment, since the deployment replaces every app setting."""
+    types = {r["type"] for p in BICEP_FILES for r in bicep(str(p.relative_to(INFRA))).get("resources", {}).values()}
+    assert not any("phone" in t.lower() for t in types)
+    main = bicep("main.bicep")
+    assert main["parameters"]["acsSmsFrom"]["default"] == ""
+    assert "ACS_SMS_FROM" in object_keys(main["variables"]["optionalSettings"]["value"])
+    for env in ("dev", "prod"):
+        text = (INFRA / f"main.{env}.bicepparam").read_text()
+        assert "param acsSmsFrom = readEnvironmentVariable('ACS_SMS_FROM', '')" in text
+    readme = (INFRA / "README.md").read_text()
+    assert "Bicep cannot buy" in readme and "*Phone numbers*" in readme and "ACS_SMS_FROM=" in readme
+    assert "Phone numbers cannot be bought with Bicep" in (INFRA / "modules/communication.bicep").read_text()

@@ -74,6 +74,36 @@ def test_send_returns_a_bool_and_never_raises(notifier: tuple[Notifier, bool], k
     assert adapter.send(a_notice(kind)) is reachable
 
 
+def a_digest(*, with_gaps: bool):
+    from incidents.domain.notifier import RosterDigest
+    from incidents.domain.oncall import Gap, Layer, Person, Shift, Why
+
+    person = Person(id="ada", display_name="Ada <!channel>", email="ada@example.org", mobile="+46700000001",
+                    slack_user_id="U0ADA", time_zone="Europe/Stockholm")
+    shift = Shift(layer=Layer.primary, person_id="ada", starts_at=T0 + timedelta(hours=2),
+                  ends_at=T0 + timedelta(days=7, hours=2), why=[Why(source="rotation")])
+    gaps = [Gap(layer=Layer.secondary, starts_at=T0 + timedelta(days=2), ends_at=T0 + timedelta(days=3))]
+    return RosterDigest(at=T0, days=7, gaps=gaps if with_gaps else [], starting=[(shift, person)],
+                        time_zone="Europe/Paris")
+
+
+def test_send_digest_returns_a_bool_and_never_raises(notifier: tuple[Notifier, bool]) -> None:
+    adapter, reachable = notifier
+    assert adapter.send_digest(a_digest(with_gaps=True)) is reachable
+
+
+@pytest.mark.parametrize("with_gaps", [True, False])
+def test_the_daily_digest_names_gaps_and_mentions_who_starts_a_shift(slack_sink: SlackSink, with_gaps: bool) -> None:
+    assert slack(slack_sink.url).send_digest(a_digest(with_gaps=with_gaps))
+    text = slack_sink.requests[-1].body["text"]
+    if with_gaps:  # told in the rotation's time zone
+        assert "Nobody is on call" in text and "Secondary: Sat 28 Nov 13:00 (Europe/Paris) to Sun 29 Nov" in text
+    else:
+        assert "Someone is on call" in text and "Nobody" not in text
+    assert "<@U0ADA> your primary shift starts Thu 26 Nov 15:00 (Europe/Stockholm)" in text  # in their own zone
+    assert "ada@example.org" not in json.dumps(slack_sink.requests[-1].body)  # contact details stay in the store
+
+
 def test_a_notice_is_immutable() -> None:
     with pytest.raises(AttributeError):
         a_notice().reason = "changed"  # type: ignore[misc]

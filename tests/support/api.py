@@ -56,6 +56,10 @@ class Api:
         body = {"json": payload} if not isinstance(payload, (bytes, str)) else {"data": payload}
         return requests.post(f"{self.url}/api/v1/alerts/azure-monitor", params=params, timeout=30, **body, **kwargs)
 
+    def sweep(self):
+        """What the escalation timer does every 30 s: page what is due at the clock's time."""
+        return bootstrap.services().paging().sweep()
+
     def create(self, **body) -> dict:
         body = {"title": "Login is failing", "severity": "sev1", "public_message": "We are investigating.", **body}
         response = self.request("POST", "v1/admin/incidents", json=body)
@@ -75,12 +79,14 @@ def api_environ() -> dict[str, str]:
 
 
 @pytest.fixture
-def api(store, dev_key: Path, clock: Clock, api_environ: dict[str, str], tmp_path: Path) -> Iterator[Api]:
+def api(store, roster_store, dev_key: Path, clock: Clock, api_environ: dict[str, str], tmp_path: Path) -> Iterator[Api]:
     import function_app
 
     settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": FUNCTION_KEY,
                               "SITE_DIRECTORY": str(tmp_path / "site"), **api_environ})
-    bootstrap.use(bootstrap.build(settings, store=store, clock=clock))
+    # Tests page by sweeping (Api.sweep, what the timer does), never in the background: a sweep writing on an
+    # incident behind a test's back would make its ETags and timelines a race.
+    bootstrap.use(bootstrap.build(settings, store=store, roster_store=roster_store, clock=clock, page_now=False))
     try:
         with LocalHost(function_app.app, port=0, function_key=FUNCTION_KEY, run_timers=False) as host:
             yield Api(host.url, settings, clock, dev_key)

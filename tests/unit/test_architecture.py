@@ -31,6 +31,8 @@ LAYERS: dict[str, set[str]] = {
     "api": {"domain"},
     "alerts": {"domain"},
     "oncall": {"domain"},
+    "maintenance": {"domain"},
+    "slack": {"domain", "notify"},  # notify: the buttons it draws, the escape and the bounded POST it has
     "bootstrap": {"settings", "domain", "stores", "notify", "http", "alerts", "site"},
     "localhost": set(),
     "__main__": {"settings", "bootstrap", "http", "localhost", "domain"},  # domain: store errors, one-line messages
@@ -127,7 +129,8 @@ def test_function_app_only_registers_the_wings_blueprints():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert imported - {"azure.functions"} == {"incidents.alerts.functions", "incidents.api.functions",
-                                              "incidents.site.functions"}
+                                              "incidents.site.functions", "incidents.oncall.functions",
+                                              "incidents.slack.functions", "incidents.maintenance.functions"}
 
 
 def test_the_rules_see_a_forbidden_import(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""PublishQueue coalesces bursts of publish requests; publisher_for keeps one Publisher per process."""
+"""SoonQueue coalesces bursts of publish requests; publisher_for keeps one Publisher per process."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 import pytest
 
 from incidents.bootstrap import publisher_for
+from incidents.domain.soon import SoonQueue
 from incidents.settings import load_settings
-from incidents.site.publisher import PublishQueue
 
 
 class Counting:
@@ -26,7 +26,7 @@ class Counting:
 
 def test_a_burst_from_many_threads_becomes_one_publish_that_starts_after_the_last_request():
     publish = Counting()
-    queue = PublishQueue(publish, debounce=0.2)
+    queue = SoonQueue(publish, name="test", what="publishing", debounce=0.2)
     last_request = []
 
     def burst() -> None:
@@ -47,7 +47,7 @@ def test_a_burst_from_many_threads_becomes_one_publish_that_starts_after_the_las
 
 def test_a_request_during_a_publish_makes_exactly_one_more():
     publish = Counting(seconds=0.3)
-    queue = PublishQueue(publish, debounce=0.01)
+    queue = SoonQueue(publish, name="test", what="publishing", debounce=0.01)
     queue.request()
     time.sleep(0.1)  # the first publish is running
     requested = time.monotonic()
@@ -58,7 +58,7 @@ def test_a_request_during_a_publish_makes_exactly_one_more():
 
 
 def test_flush_returns_at_once_when_nothing_was_asked_and_false_on_timeout():
-    queue = PublishQueue(Counting(seconds=0.5), debounce=0.0)
+    queue = SoonQueue(Counting(seconds=0.5), name="test", what="publishing", debounce=0.0)
     assert queue.flush(0.01)
     queue.request()
     assert not queue.flush(0.1)
@@ -67,7 +67,7 @@ def test_flush_returns_at_once_when_nothing_was_asked_and_false_on_timeout():
 
 def test_a_failed_publish_is_logged_and_the_next_request_still_publishes(caplog):
     publish = Counting(fail_first=True)
-    queue = PublishQueue(publish, debounce=0.0)
+    queue = SoonQueue(publish, name="test", what="publishing", debounce=0.0)
     with caplog.at_level(logging.ERROR, logger="incidents.site.publisher"):
         queue.request()
         assert queue.flush(5)
@@ -78,7 +78,7 @@ def test_a_failed_publish_is_logged_and_the_next_request_still_publishes(caplog)
 
 def test_close_publishes_what_was_asked_then_refuses_more():
     publish = Counting()
-    queue = PublishQueue(publish, debounce=0.05)
+    queue = SoonQueue(publish, name="test", what="publishing", debounce=0.05)
     queue.request()
     queue.close()
     assert len(publish.starts) == 1

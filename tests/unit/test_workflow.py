@@ -88,14 +88,22 @@ def test_a_change_that_changes_nothing_is_refused():
             apply_change(incident, empty, author="bo", now=LATER)
 
 
-def test_drafts_get_internal_entries_only_and_dismissed_incidents_do_not_change():
+def test_drafts_get_internal_entries_only_and_dismissed_incidents_take_only_notes():
     draft = opened(state="draft")
     assert draft.updates[0].visibility is Visibility.internal and draft.acknowledged_at is None
     _, update = apply_change(draft, IncidentChange(status="identified"), author="bo", now=LATER)
     assert update.visibility is Visibility.internal
     dismissed = draft.model_copy(update={"state": State.dismissed})
-    with pytest.raises(WorkflowError, match="dismissed"):
-        apply_change(dismissed, IncidentChange(note="x"), author="bo", now=LATER)
+    for change in (IncidentChange(status="identified", note="x"), IncidentChange(title="New"),
+                   IncidentChange(reopen=True, note="x")):
+        with pytest.raises(WorkflowError, match="dismissed incident cannot change, except for a note"):
+            apply_change(dismissed, change, author="bo", now=LATER)
+    # A note says more about why (a dismissal from Slack carries a fixed reason): the incident itself stays as it was
+    after, note = apply_change(dismissed, IncidentChange(note="It was the perf team's load test."), author="bo",
+                               now=LATER)
+    unchanged = {"updates", "updated_at"}
+    assert after.model_dump(exclude=unchanged) == dismissed.model_dump(exclude=unchanged)
+    assert (note.visibility, note.changes, note.note) == (Visibility.internal, [], "It was the perf team's load test.")
 
 
 def test_the_first_admin_change_acknowledges_an_unacknowledged_incident():
@@ -117,3 +125,62 @@ def test_an_incident_cannot_start_in_the_future():
     body = NewIncident(title="t", severity="sev3", public_message="m", started_at=NOW + timedelta(hours=1))
     with pytest.raises(ValueError, match="future"):
         open_incident(body, incident_id="inc-2", author="ada", now=NOW)
+
+
+# Acknowledgement and the escalation it stops
+
+def escalating_draft():
+    from incidents.domain.escalation import start_escalation
+    from incidents.domain.policy import load_policy
+
+    body = NewIncident(title="Login is failing", severity="sev1", public_message="We are investigating.", state="draft")
+    return open_incident(body, incident_id="inc-1", author="ada", now=NOW,
+                         escalation=start_escalation(load_policy().paging_snapshot("sev1"), NOW))
+
+
+def test_a_draft_starts_its_escalation_and_one_opened_published_is_acknowledged_by_its_author():
+    draft = escalating_draft()
+    assert draft.escalation.next_due_at == NOW and draft.escalation.stopped_at is None
+    assert draft.escalation.policy["paging"]["levels"][0]["who"] == "primary"
+    published = opened()
+    assert published.acknowledged_by == "ada" and published.escalation is None
+
+
+def test_acknowledging_stops_paging_once_and_names_who_was_first():
+    from incidents.domain.workflow import AlreadyAcknowledged, acknowledge
+
+    after, entry = acknowledge(escalating_draft(), author="bo", now=LATER, via="admin API")
+    assert (after.acknowledged_at, after.acknowledged_by) == (LATER, "bo")
+    assert after.escalation.stopped_at == LATER and after.escalation.stopped_because == "acknowledged"
+    assert after.escalation.next_due_at is None and after.state is State.draft
+    assert entry.changes == ["acknowledged"] and entry.visibility is Visibility.internal and "admin API" in entry.note
+    assert acknowledge(after, author="bo", now=LATER + timedelta(minutes=1), via="link") is None  # a retry: no change
+    with pytest.raises(AlreadyAcknowledged, match="already acknowledged by bo at 2026-11-26 21:50 UTC"):
+        acknowledge(after, author="cy", now=LATER, via="link")
+
+
+@pytest.mark.parametrize("how", ["confirm", "dismiss", "resolve"])
+def test_confirming_dismissing_or_resolving_stops_the_escalation(how):
+    from incidents.domain.models import Confirmation, Dismissal
+    from incidents.domain.workflow import confirm, dismiss
+
+    draft = escalating_draft()
+    if how == "confirm":
+        after, _ = confirm(draft, Confirmation(), author="bo", now=LATER)
+        assert (after.acknowledged_at, after.acknowledged_by) == (LATER, "bo")
+    elif how == "dismiss":
+        after, _ = dismiss(draft, Dismissal(reason="A test alert"), author="bo", now=LATER)
+    else:
+        confirmed = draft.model_copy(update={"state": State.published})  # published, never acknowledged
+        after, _ = apply_change(confirmed, IncidentChange(status="resolved"), author="bo", now=LATER)
+    expected = {"confirm": "acknowledged", "dismiss": "dismissed", "resolve": "acknowledged"}[how]
+    assert after.escalation.stopped_because == expected and after.escalation.next_due_at is None
+
+
+def test_an_acknowledged_escalation_is_not_restarted_or_rewritten_by_later_changes():
+    from incidents.domain.workflow import acknowledge
+
+    acked, _ = acknowledge(escalating_draft(), author="bo", now=LATER, via="link")
+    published = acked.model_copy(update={"state": State.published})
+    after, _ = apply_change(published, IncidentChange(status="resolved"), author="cy", now=LATER + timedelta(hours=1))
+    assert after.escalation == acked.escalation and after.acknowledged_by == "bo"
