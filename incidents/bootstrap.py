@@ -69,8 +69,10 @@ class Services:
             if self._paging_queue is None:
                 from .domain.soon import SoonQueue
 
+                # A quarter of a second lets a burst of alerts (a flapping rule, a region down) share one sweep,
+                # instead of a sweep per alert competing with the next alert for the store's write lock.
                 self._paging_queue = SoonQueue(lambda: self.paging().sweep(), name="paging", what="paging",
-                                               debounce=0.0)
+                                               debounce=PAGING_DEBOUNCE_S)
             queue = self._paging_queue
         queue.request()
 
@@ -80,6 +82,7 @@ class Services:
             self._paging_queue.close(timeout)
 
 
+PAGING_DEBOUNCE_S = 0.25
 _current: Services | None = None
 _lock = threading.Lock()
 
