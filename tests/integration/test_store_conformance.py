@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import socket
 import sqlite3
 import threading
 import time
@@ -44,6 +43,7 @@ from incidents.domain.store import (
 from incidents.stores.cosmos import OPERATION_TIMEOUT_S, CosmosStore
 from incidents.stores.sqlite import SqliteStore
 from tests.support.cosmos_emulator import EMULATOR_KEY
+from tests.support.processes import closed_port
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 _ids = itertools.count(1)
@@ -287,11 +287,8 @@ def test_sqlite_busy_past_the_timeout_is_store_unavailable(tmp_path):
 
 @pytest.mark.cosmos
 def test_cosmos_unreachable_is_store_unavailable():
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(StoreUnavailable):
-        CosmosStore(f"https://127.0.0.1:{port}", "tests", "unreachable", key=EMULATOR_KEY, verify_tls=False)
+        CosmosStore(f"https://127.0.0.1:{closed_port()}", "tests", "unreachable", key=EMULATOR_KEY, verify_tls=False)
 
 
 # What no store may hold: anything that would not read back (issue 11: a 0999 timestamp froze the whole log)

@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import threading
 import uuid
 from collections import deque
@@ -46,6 +45,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.support.processes import closed_port
 
 SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
 CLOCK_SKEW = timedelta(minutes=15)
@@ -234,7 +235,4 @@ def acs_standin() -> Iterator[AcsStandIn]:
 
 @pytest.fixture
 def closed_acs_connection_string() -> str:
-    with socket.socket() as probe:  # a port that was free a moment ago and that nothing listens on now
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"endpoint=http://127.0.0.1:{port}/;accesskey={base64.b64encode(b'k' * 32).decode()}"
+    return f"endpoint=http://127.0.0.1:{closed_port()}/;accesskey={base64.b64encode(b'k' * 32).decode()}"

@@ -16,7 +16,6 @@ Fixtures:
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.support.processes import closed_port
 
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"  # a webhook URL's path is its secret
 
@@ -115,7 +116,4 @@ def slack_sink() -> Iterator[SlackSink]:
 
 @pytest.fixture
 def closed_webhook_url() -> str:
-    with socket.socket() as probe:  # a port that was free a moment ago and that nothing listens on now
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}{SECRET_PATH}"
+    return f"http://127.0.0.1:{closed_port()}{SECRET_PATH}"
