@@ -187,13 +187,18 @@ def _incident(i: IncidentView, components: dict[str, dict[str, Any]], base: str)
         "monitoring_at": monitoring_at, "resolved_at": i.resolved.iso if i.resolved else None,
         "impact": IMPACT[i.severity.code], "shortlink": f"{base}/history.html#{i.id}".lstrip("/"),
         "started_at": i.started.iso, "page_id": PAGE_ID,
-        "incident_updates": [{
-            "id": f"{i.id}-{u.id}", "status": u.status.code,
-            "body": u.message.value if u.message else DEFAULT_BODY[u.status.code],
-            "incident_id": i.id, "created_at": u.at.iso, "updated_at": u.at.iso, "display_at": u.at.iso,
-            "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
-        } for u in i.updates],
+        "incident_updates": [_update(i.id, u, DEFAULT_BODY) for u in i.updates],
         "components": [components[t.value] for t in i.components if t.value in components],
+    }
+
+
+def _update(owner_id: str, u, default_body: dict[str, str]) -> dict[str, Any]:
+    """One entry of an incident's or a maintenance's public timeline, as a Statuspage `incident_update`."""
+    return {
+        "id": f"{owner_id}-{u.id}", "status": u.status.code,
+        "body": u.message.value if u.message else default_body[u.status.code],
+        "incident_id": owner_id, "created_at": u.at.iso, "updated_at": u.at.iso, "display_at": u.at.iso,
+        "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
     }
 
 
@@ -205,12 +210,7 @@ def _maintenance(m: MaintenanceView, components: dict[str, dict[str, Any]], base
         "resolved_at": m.ends.iso if m.state.code == "completed" else None,
         "impact": "maintenance", "shortlink": f"{base}/{where}#{m.id}".lstrip("/"),
         "started_at": m.announced.iso, "page_id": PAGE_ID,
-        "incident_updates": [{
-            "id": f"{m.id}-{u.id}", "status": u.status.code,
-            "body": u.message.value if u.message else MAINTENANCE_BODY[u.status.code],
-            "incident_id": m.id, "created_at": u.at.iso, "updated_at": u.at.iso, "display_at": u.at.iso,
-            "affected_components": None, "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
-        } for u in m.updates],
+        "incident_updates": [_update(m.id, u, MAINTENANCE_BODY) for u in m.updates],
         "components": [components[t.value] for t in m.components if t.value in components],
         "scheduled_for": m.starts.iso, "scheduled_until": m.ends.iso,
     }
