@@ -17,14 +17,13 @@ if TYPE_CHECKING:
     from .alerts.intake import AlertIntake
     from .domain.maintenance_service import MaintenanceService
     from .domain.notifier import Notifier
-    from .domain.oncall import Roster
     from .domain.pager import Pager
     from .domain.paging import EscalationRunner
     from .domain.policy import Channel
     from .domain.roster import RosterService
     from .domain.service import IncidentService
     from .domain.soon import SoonQueue
-    from .domain.store import IncidentStore, MaintenanceStore, RosterStore, StoredRoster
+    from .domain.store import IncidentStore, MaintenanceStore, RosterStore
     from .http.auth import TokenValidator
     from .settings import Settings
     from .site.publisher import Publisher
@@ -125,7 +124,7 @@ def build(settings: Settings, *, store: IncidentStore | None = None, roster_stor
     incidents = IncidentService(store or build_store(settings), notifier=notifier,
                                 on_public_change=publish_site_soon, **service_options)
     maintenance = MaintenanceService(
-        maintenance_store or _MaintenanceOpenedOnFirstUse(
+        maintenance_store or _OpenedOnFirstUse(
             lambda: build_maintenance_store(settings, beside=incidents.store)),
         clock=incidents.clock, policy=incidents.policy, on_public_change=publish_site_soon)
     alerts = AlertIntake(
@@ -212,40 +211,28 @@ def _store_beside(settings: Settings, beside: IncidentStore | None, sqlite_class
 
 
 class _OpenedOnFirstUse:
-    """A roster store opened when first used, so that the on-call container missing (or unreachable) at a cold
-    start fails the roster's routes alone, never the incident log and the alert webhook."""
+    """A store opened when first used, then every call passed on to it (the roster's get and put; the maintenance
+    windows' get, add, append and find): its container missing, or unreachable at a cold start, fails its own routes
+    alone, never the incident log and the alert webhook (the publisher and alert intake log it and go on without
+    maintenance windows)."""
 
-    def __init__(self, open_store: Callable[[], RosterStore]) -> None:
+    def __init__(self, open_store: Callable[[], object]) -> None:
         self._open, self._store, self._lock = open_store, None, threading.Lock()
 
-    def _opened(self) -> RosterStore:
+    def _opened(self):
         with self._lock:
             if self._store is None:
                 self._store = self._open()
             return self._store
 
-    def get(self) -> StoredRoster:
-        return self._opened().get()
-
-    def put(self, roster: Roster, if_match: str) -> StoredRoster:
-        return self._opened().put(roster, if_match)
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._opened(), name)
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-
-
-class _MaintenanceOpenedOnFirstUse(_OpenedOnFirstUse):
-    """The maintenance store, opened when first used: its container missing fails the maintenance routes alone (the
-    publisher and alert intake log it and go on without windows)."""
-
-    def get(self, maintenance_id: str):
-        return self._opened().get(maintenance_id)
-
-    def __getattr__(self, name: str):  # add, append, find
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._opened(), name)
 
 
 _publisher: tuple[Settings, Publisher] | None = None
@@ -271,7 +258,7 @@ def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
             if store is None:
                 store = build_store(settings)
             beside = store
-            maintenance = maintenance_store or _MaintenanceOpenedOnFirstUse(
+            maintenance = maintenance_store or _OpenedOnFirstUse(
                 lambda: build_maintenance_store(settings, beside=beside))
             publisher = Publisher(store, build_sink(settings), clock=clock, base_url=settings.site_base_url or "",
                                   maintenance=maintenance)
