@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from ..domain.maintenance import Maintenance
 from ..domain.models import LOCALES, Incident
-from ..domain.policy import Policy, load_policy
+from ..domain.policy import Policy
 from .feeds import UPTIME_PATH, Urls, feed_context, page_path, status_document, statuspage_documents, uptime_document
 from .sink import SiteFile
 from .view import (
@@ -31,8 +31,8 @@ from .view import (
     Text,
     UpdateView,
     When,
-    build_view,
-    public_only,
+    localized_view,
+    site_facts,
     translations,
 )
 
@@ -116,13 +116,12 @@ def render_site(incidents: list[Incident], *, now: datetime, policy: Policy | No
                 base_url: str = "", maintenances: list[Maintenance] = ()) -> list[SiteFile]:
     """The whole site from the published incidents of the last 90 days (anything not published is left out) and
     the maintenance windows (their public parts only)."""
-    policy = policy or load_policy()
     assets = fingerprinted_assets()
     data: list[SiteFile] = []
     pages: list[SiteFile] = []
-    public = public_only(incidents)
+    facts = site_facts(incidents, now=now, policy=policy, maintenances=maintenances)
     for locale in LOCALES:
-        view = build_view(public, locale=locale, now=now, policy=policy, maintenances=maintenances)
+        view = localized_view(facts, locale)
         env = environment(locale)
         data.append(SiteFile(f"status/{locale}.json", json_bytes(status_document(view)), JSON, SHORT_CACHE, "data"))
         feed = env.get_template("feed.atom").render(feed_context(view, base_url))

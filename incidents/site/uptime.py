@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 
 from ..domain.models import PublicIncident, Severity, Status
 
 UPTIME_DAYS = 90
 DAY_MINUTES = 24 * 60
+_ONE_MINUTE = timedelta(minutes=1)
 WORST_FIRST = ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
 DOWNTIME_WEIGHT = {"major_outage": Decimal(1), "partial_outage": Decimal("0.3"),
                    "degraded_performance": Decimal(0), "under_maintenance": Decimal(0)}
@@ -96,7 +98,7 @@ def next_change(now: datetime, *, any_open: bool) -> datetime:
 def component_uptimes(components: Iterable[str], spans: Iterable[Span], *, now: datetime) -> list[ComponentUptime]:
     """Every component's uptime over the UPTIME_DAYS days that end today (UTC), in the order given."""
     start = period_start(now)
-    end = _minute(now)
+    end = (now - start) // _ONE_MINUTE
     by_component: dict[str, list[Span]] = {}
     for span in spans:
         by_component.setdefault(span.component, []).append(span)
@@ -107,22 +109,25 @@ def _minute(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(second=0, microsecond=0)
 
 
-def _uptime(name: str, spans: list[Span], start: datetime, end: datetime) -> ComponentUptime:
-    # A sweep over the span edges: between two edges the worst status with any span open counts.
-    edges: list[tuple[datetime, int, str]] = []
+def _uptime(name: str, spans: list[Span], start: datetime, end: int) -> ComponentUptime:
+    # A sweep over the span edges: between two edges the worst status with any span open counts. Times are whole
+    # minutes since `start` (00:00 UTC), floored as _minute floors them; `end` is now's.
+    edges: list[tuple[int, int, str]] = []
     for s in spans:
-        a, b = max(_minute(s.start), start), min(_minute(s.end), end)
+        a, b = max((s.start - start) // _ONE_MINUTE, 0), min((s.end - start) // _ONE_MINUTE, end)
         if a < b:
             edges += [(a, 1, s.status), (b, -1, s.status)]
-    edges.sort(key=lambda e: e[0])
+    edges.sort(key=itemgetter(0))
     per_day = [dict.fromkeys(WORST_FIRST, 0) for _ in range(UPTIME_DAYS)]
     open_count = dict.fromkeys(WORST_FIRST, 0)
-    since = start
+    since = 0
     for at, step, status in edges:
-        worst = next((s for s in WORST_FIRST if open_count[s]), None)
-        if worst and at > since:
-            _add(per_day, start, since, at, worst)
-        since = max(since, at)
+        if at > since:
+            for worst in WORST_FIRST:
+                if open_count[worst]:
+                    _add(per_day, since, at, worst)
+                    break
+            since = at
         open_count[status] += step
     days = tuple(Day(start.date() + timedelta(days=n), {s: m for s, m in minutes.items() if m})
                  for n, minutes in enumerate(per_day))
@@ -130,12 +135,12 @@ def _uptime(name: str, spans: list[Span], start: datetime, end: datetime) -> Com
     return ComponentUptime(name, days, totals, uptime_percentage(totals))
 
 
-def _add(per_day: list[dict[str, int]], start: datetime, a: datetime, b: datetime, status: str) -> None:
-    """Adds the minutes from a to b at `status` to the days they fall on."""
+def _add(per_day: list[dict[str, int]], a: int, b: int, status: str) -> None:
+    """Adds the minutes from a to b (minutes since the period's start) at `status` to the days they fall on."""
     while a < b:
-        day = (a - start).days
-        cut = min(b, start + timedelta(days=day + 1))
-        per_day[day][status] += int((cut - a).total_seconds()) // 60
+        day = a // DAY_MINUTES
+        cut = min(b, (day + 1) * DAY_MINUTES)
+        per_day[day][status] += cut - a
         a = cut
 
 

@@ -27,7 +27,7 @@ import struct
 import tomllib
 import zlib
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,6 +250,9 @@ class _Words:
         self.time_pattern = get_time_format("short", self.babel).pattern
         self.datetime_format = get_datetime_format("medium", locale=self.babel)
         self.known = set(platform_components(policy))
+        # Babel's labels, kept: Babel formats slowly, and the same days and times recur across a page
+        self._dates: dict[date, str] = {}
+        self._times: dict[time, str] = {}
 
     def text(self, texts: dict[str, str]) -> Text:
         if self.locale in texts:
@@ -263,9 +266,19 @@ class _Words:
 
     def when(self, at: datetime) -> When:
         at = at.astimezone(timezone.utc)
-        time = format_time(at, self.time_pattern, locale=self.babel) + " UTC"
-        date = format_date(at, "medium", locale=self.babel)
-        return When(format_utc(at), self.datetime_format.format(time, date))
+        return When(format_utc(at), self.datetime_format.format(self.time_label(at) + " UTC",
+                                                                self.date_label(at.date())))
+
+    def date_label(self, day: date) -> str:
+        if (label := self._dates.get(day)) is None:
+            label = self._dates[day] = format_date(day, "medium", locale=self.babel)
+        return label
+
+    def time_label(self, at: datetime) -> str:
+        """`at` a UTC datetime: its time of day is all that a time format reads of it."""
+        if (label := self._times.get(at.time())) is None:
+            label = self._times[at.time()] = format_time(at, self.time_pattern, locale=self.babel)
+        return label
 
     def month(self, at: datetime) -> str:
         label = format_date(at.astimezone(timezone.utc), "LLLL y", locale=self.babel)
@@ -284,8 +297,7 @@ class _Words:
             "status": self._(CONDITION_LABELS[s]), "duration": self.duration(minutes[s])}
             for s in WORST_FIRST if minutes.get(s)], locale=self.babel)
         if first == last:
-            return self._("%(date)s: %(what)s") % {"date": format_date(first, "medium", locale=self.babel),
-                                                   "what": what}
+            return self._("%(date)s: %(what)s") % {"date": self.date_label(first), "what": what}
         dates = format_interval(first, last, "yMMMd", locale=self.babel)
         return self._("%(dates)s, each day: %(what)s") % {"dates": dates, "what": what}
 
@@ -353,10 +365,23 @@ def public_only(incidents: list[Incident | PublicIncident]) -> list[PublicIncide
             if isinstance(i, PublicIncident) or i.state is State.published]
 
 
-def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: datetime,
-               policy: Policy | None = None, maintenances: list[Maintenance] = ()) -> SiteView:
+@dataclass(frozen=True)
+class Facts:
+    """What every locale's view shares, worked out once per render (site_facts); localized_view puts it in words."""
+    now: datetime
+    policy: Policy
+    windows: list[tuple[Maintenance, MaintenanceState]]  # every maintenance window, with its state at `now`
+    shown: list[PublicIncident]  # within HISTORY_DAYS, newest first, at most HISTORY_MAX resolved
+    open_: list[PublicIncident]  # those of `shown` not resolved
+    conditions: dict[str, str]  # component -> its status code, in the components' order
+    overall: str
+    partial: bool  # only some components are at the worst open status
+    uptimes: list[ComponentUptime]
+
+
+def site_facts(incidents: list[Incident | PublicIncident], *, now: datetime, policy: Policy | None = None,
+               maintenances: list[Maintenance] = ()) -> Facts:
     policy = policy or load_policy()
-    words = _Words(locale, policy)
     windows = [(m, m.state_at(now)) for m in maintenances]
     maintained = {name for m, state in windows if state is MaintenanceState.in_progress for name in m.components}
     public = public_only(incidents)
@@ -365,22 +390,33 @@ def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: 
     shown = [i for n, i in enumerate(shown) if n < HISTORY_MAX or i.status is not Status.resolved]
     open_ = [i for i in shown if i.status is not Status.resolved]
     names = dict.fromkeys([*platform_components(policy), *(name for i in shown for name in i.components)])
-    components = []
+    conditions = {}
     for name in names:
         condition = _worst([i.severity for i in open_ if concerns(i, name)])
-        if condition == "operational" and name in maintained:
-            condition = "under_maintenance"
-        components.append(ComponentView(_clean(name), words.component(name),
-                                        Label(condition, words._(CONDITION_LABELS[condition]))))
+        conditions[name] = "under_maintenance" if condition == "operational" and name in maintained else condition
     overall = _worst([i.severity for i in open_])
     if overall == "operational" and maintained:
         overall = "under_maintenance"
-    partial = any(c.status.code != overall for c in components)  # with no open incident, none differs
+    partial = any(c != overall for c in conditions.values())  # with no open incident, none differs
     spans = [Span(name, start, end, CONDITION_OF[severity]) for i in public
              for start, end, severity in severity_timeline(i, now) for name in names if concerns(i, name)]
     spans += [Span(name, *span, "under_maintenance") for m, _ in windows if (span := m.span(now))
               for name in m.components if name in names]
     uptimes = component_uptimes(names, spans, now=now)
+    return Facts(now, policy, windows, shown, open_, conditions, overall, partial, uptimes)
+
+
+def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: datetime,
+               policy: Policy | None = None, maintenances: list[Maintenance] = ()) -> SiteView:
+    return localized_view(site_facts(incidents, now=now, policy=policy, maintenances=maintenances), locale)
+
+
+def localized_view(facts: Facts, locale: str) -> SiteView:
+    """The facts in the words of `locale`: what render_site does per locale, the facts worked out once."""
+    words, now = _Words(locale, facts.policy), facts.now
+    windows, shown, open_, overall, partial = facts.windows, facts.shown, facts.open_, facts.overall, facts.partial
+    components = [ComponentView(_clean(name), words.component(name), Label(code, words._(CONDITION_LABELS[code])))
+                  for name, code in facts.conditions.items()]
     labels = PARTIAL_LABELS if partial else OVERALL_LABELS
     views = {i.id: words.incident(i) for i in shown}
     months: dict[str, list[IncidentView]] = {}
@@ -403,7 +439,7 @@ def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: 
         recent=tuple(replace(views[i.id], updates=()) for i in shown  # the front page keeps past incidents short
                      if i.status is Status.resolved and _within(i, now - timedelta(days=FRONT_DAYS)))[:RECENT_MAX],
         history=tuple(MonthView(label, tuple(items)) for label, items in months.items()),
-        uptime=tuple(words.uptime(u) for u in uptimes),
+        uptime=tuple(words.uptime(u) for u in facts.uptimes),
         uptime_period=(period_start(now).date(), now.astimezone(timezone.utc).date()),
         maintenance_active=listed({MaintenanceState.in_progress}, lambda m: (m.ends_at, m.id)),
         maintenance_upcoming=listed({MaintenanceState.scheduled}, lambda m: (m.starts_at, m.id), until=now + UPCOMING),
