@@ -32,7 +32,10 @@ def _admin(req: func.HttpRequest) -> str:
 
 
 def _incident(stored, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return json_response(stored.incident.model_dump(mode="json"), status, {"ETag": stored.etag, **(headers or {})})
+    from ..domain.models import incident_json
+
+    return func.HttpResponse(incident_json(stored.incident), status_code=status, mimetype="application/json",
+                             charset="utf-8", headers={"ETag": stored.etag, **(headers or {})})
 
 
 def _incident_id(req: func.HttpRequest) -> str:

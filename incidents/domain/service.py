@@ -8,7 +8,8 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -29,7 +30,16 @@ from .models import (
 from .notifier import NoNotifier, Notice, NoticeKind, Notifier
 from .policy import Policy, load_policy
 from .size import check_room
-from .store import AlreadyExists, EtagMismatch, IncidentQuery, IncidentStore, Page, Stored, StoreUnavailable
+from .store import (
+    AlreadyExists,
+    EtagMismatch,
+    IncidentQuery,
+    IncidentStore,
+    Page,
+    Stored,
+    StoreUnavailable,
+    changes_public_view,
+)
 from .workflow import acknowledge, apply_change, confirm, dismiss, open_incident
 
 PUBLIC_WINDOW = timedelta(days=30)
@@ -112,6 +122,8 @@ class IncidentService:
         self.conflict_attempts = conflict_attempts
         self._feed_pages: dict[tuple[int, str | None], _FeedPage] = {}
         self._feed_lock = threading.Lock()
+        self._incident_locks: dict[str, tuple[threading.Lock, int]] = {}  # id -> (lock, how many use or wait on it)
+        self._locks_lock = threading.Lock()
 
     def create(self, body: NewIncident, *, author: str, idempotency_key: str | None = None) -> Stored:
         """Open an incident. With an idempotency key, the same admin sending the same body with the same key again
@@ -169,14 +181,14 @@ class IncidentService:
 
     def change(self, incident_id: str, change: IncidentChange, *, author: str, if_match: str | None = None) -> Stored:
         """Apply `change` as one new timeline entry (see `update`)."""
-        return self._seen(self.update(
+        return self.update(
             incident_id, lambda incident, now: apply_change(incident, change, author=author, now=now), if_match=if_match
-        ))
+        )
 
     def confirm(self, incident_id: str, confirmation: Confirmation, *, author: str) -> Stored:
         stored = self.update(incident_id, lambda incident, now: confirm(incident, confirmation, author=author, now=now))
         self.announce(NoticeKind.confirmed, stored.incident)
-        return self._seen(stored)
+        return stored
 
     def dismiss(self, incident_id: str, dismissal: Dismissal, *, author: str) -> Stored:
         stored = self.update(incident_id, lambda incident, now: dismiss(incident, dismissal, author=author, now=now))
@@ -184,7 +196,7 @@ class IncidentService:
         return stored
 
     def _seen(self, stored: Stored) -> Stored:
-        """What happens to a published incident is seen by the public: tell whoever shows it."""
+        """A new published incident is seen by the public: tell whoever shows it (`update` does for changes)."""
         if stored.incident.state is State.published:
             self.on_public_change()
         return stored
@@ -196,25 +208,54 @@ class IncidentService:
     def update(self, incident_id: str, decide: Decision, *, if_match: str | None = None) -> Stored:
         """Append the entry that `decide(incident, now)` returns, with the incident it leads to; when it returns
         None, change nothing. With `if_match`, only to that version of the incident (EtagMismatch otherwise);
-        without it, re-read and decide again after a concurrent write, so no one's change is lost."""
+        without it, re-read and decide again after a concurrent write, so no one's change is lost. A change the
+        public can see (store.changes_public_view) is told to whoever shows it; an internal note is not."""
+        with self._changing(incident_id):
+            stored, seen = self._update(incident_id, decide, if_match)
+        if seen:
+            self.on_public_change()
+        return stored
+
+    @contextmanager
+    def _changing(self, incident_id: str) -> Iterator[None]:
+        """Changes to one incident from this process's threads take turns, rather than all but one losing the race to
+        the store and reading again; changes from other processes still meet at the store's etag."""
+        with self._locks_lock:
+            lock, users = self._incident_locks.get(incident_id, (threading.Lock(), 0))
+            self._incident_locks[incident_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_lock:
+                lock, users = self._incident_locks[incident_id]
+                if users == 1:
+                    del self._incident_locks[incident_id]
+                else:
+                    self._incident_locks[incident_id] = (lock, users - 1)
+
+    def _update(self, incident_id: str, decide: Decision, if_match: str | None) -> tuple[Stored, bool]:
         for attempt in range(self.conflict_attempts):
             current = self.store.get(incident_id)
             if if_match is not None and current.etag != if_match:
                 raise EtagMismatch(incident_id)
             decided = decide(current.incident, self.clock())
             if decided is None:
-                return current
+                return current, False
             after, entry = decided
             check_room(current.incident, after)  # IncidentTooLarge before the store's own limit is reached
             before = current.incident.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             fields = after.model_dump(mode="json", include=set(MUTABLE_FIELDS))
             changed = {k: v for k, v in fields.items() if v != before[k]}
+            added = entry.model_dump(mode="json")
             try:
-                return self.store.append(incident_id, current.etag, changed, entry.model_dump(mode="json"))
+                stored = self.store.append(incident_id, current.etag, changed, added)
             except EtagMismatch:
                 if if_match is not None:
                     raise
                 time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
+                continue
+            return stored, changes_public_view(stored.incident.state.value, changed, added)
         raise StoreUnavailable(f"incident {incident_id} is changing too often; try again")
 
     def public_feed(

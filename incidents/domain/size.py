@@ -15,7 +15,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import LOCALES, MAX_COMPONENTS, MAX_UPDATES, MESSAGE_MAX, TITLE_MAX, Incident, State, Status
+from .models import (
+    LOCALES,
+    MAX_COMPONENTS,
+    MAX_UPDATES,
+    MESSAGE_MAX,
+    TITLE_MAX,
+    Incident,
+    State,
+    Status,
+    incident_json,
+)
 from .store import IncidentTooLarge
 
 COSMOS_ITEM_LIMIT = 2_000_000  # "2 MB"; read as decimal megabytes to be safe
@@ -29,7 +39,7 @@ def size_of(data: Any) -> int:
 
 
 def incident_bytes(incident: Incident) -> int:
-    return size_of(incident.model_dump(mode="json"))
+    return len(incident_json(incident).encode())
 
 
 def _largest_closing_change() -> int:

@@ -47,7 +47,7 @@ from pydantic import ValidationError
 
 from ..domain.deadline import time_left
 from ..domain.maintenance import Maintenance
-from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.models import Incident, Severity, State, Status, Update, format_utc
 from ..domain.oncall import Roster
 from ..domain.store import (
     NO_ROSTER_ETAG,
@@ -58,6 +58,7 @@ from ..domain.store import (
     MaintenanceQuery,
     NotFound,
     Page,
+    ParsedIncidents,
     Stored,
     StoredMaintenance,
     StoredRoster,
@@ -247,6 +248,10 @@ class CosmosContainer:
 class CosmosStore(CosmosContainer):
     indexing_policy = INDEXING_POLICY
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._parsed = ParsedIncidents()  # the incident's document still comes whole; its parse is what is saved
+
     def add(self, incident: Incident) -> Stored:
         body = incident.model_dump(mode="json")
         added = _stored(self._call(f"add {incident.id}", lambda bounds: self._container.create_item(body, **bounds)))
@@ -255,8 +260,9 @@ class CosmosStore(CosmosContainer):
         return added
 
     def get(self, incident_id: str) -> Stored:
-        return _stored(self._call(f"get {incident_id}", lambda bounds: self._container.read_item(
-            item=incident_id, partition_key=incident_id, **bounds)))
+        doc = self._call(f"get {incident_id}", lambda bounds: self._container.read_item(
+            item=incident_id, partition_key=incident_id, **bounds))
+        return self._parsed.get(incident_id, doc["_etag"]) or self._parsed.keep(_stored(doc))
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
         check_fields(fields, update)  # also keeps the patch within Cosmos's 10 operations: 9 fields + the entry
@@ -272,7 +278,12 @@ class CosmosStore(CosmosContainer):
         ))
         if changes_public_view(doc["state"], fields, update):
             self._bump_public_view()
-        return _stored(doc)
+        kept = self._parsed.get(incident_id, if_match)  # the version the patch applied to, if parsed already
+        if kept is None or len(doc["updates"]) != len(kept.incident.updates) + 1:
+            return self._parsed.keep(_stored(doc))
+        head = _stored({k: v for k, v in doc.items() if k != "updates"})
+        updates = [*kept.incident.updates, Update.model_validate(doc["updates"][-1])]
+        return self._parsed.keep(Stored(head.incident.model_copy(update={"updates": updates}), head.etag))
 
     def find(self, query: IncidentQuery) -> Page:
         where, params = [], []

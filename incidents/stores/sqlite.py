@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..domain.maintenance import Maintenance
-from ..domain.models import Incident, Severity, State, Status, format_utc
+from ..domain.models import MAX_UPDATES, Incident, Severity, State, Status, Update, format_utc
 from ..domain.oncall import Roster
 from ..domain.store import (
     NO_ROSTER_ETAG,
@@ -32,6 +32,7 @@ from ..domain.store import (
     MaintenanceQuery,
     NotFound,
     Page,
+    ParsedIncidents,
     Stored,
     StoredMaintenance,
     StoredRoster,
@@ -113,13 +114,14 @@ def _etag(incident_id: str, version: int) -> str:
 
 
 def _stored(rows: list[tuple[str, str, int, list[str]]]) -> list[Stored]:
+    return [Stored(_parsed(body, entries), _etag(i, version)) for i, body, version, entries in rows]
+
+
+def _parsed(body: str, entries: list[str]) -> Incident:
     # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
     # than json.loads + model_validate): a row's body is a JSON object without "updates".
     try:
-        return [
-            Stored(Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}'), _etag(i, version))
-            for i, body, version, entries in rows
-        ]
+        return Incident.model_validate_json(f'{body[:-1]}, "updates": [{",".join(entries)}]}}')
     except ValidationError as exc:  # never a caller's fault: not a 422
         raise StoreError(f"an incident does not read back as stored: {exc.errors()[0]['msg']}") from None
 
@@ -161,7 +163,11 @@ class SqliteStore:
         self.busy_timeout = busy_timeout  # how long a write waits for another writer before StoreUnavailable
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Writers of this process queue here, handed over at once: SQLite's own busy handler sleeps between tries
+        # (1, 2, 5, 10 ... 100 ms), which only writers in other processes still wait on.
+        self._write_lock = threading.Lock()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._parsed = ParsedIncidents()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._errors():
@@ -180,8 +186,8 @@ class SqliteStore:
     def add(self, incident: Incident) -> Stored:
         doc = incident.model_dump(mode="json")
         updates = doc.pop("updates")
-        text = json.dumps(doc)
-        _stored([(incident.id, text, 1, [json.dumps(u) for u in updates])])  # refuse what would not read back
+        text, entries = json.dumps(doc), [json.dumps(u) for u in updates]
+        parsed = _parsed(text, entries)  # refuse what would not read back
         with self._write() as db:
             try:
                 fingerprint = getattr(incident.source, "fingerprint", None)  # set on incidents drafted by alerts
@@ -190,22 +196,24 @@ class SqliteStore:
                 raise AlreadyExists(incident.id) from None
             db.executemany(
                 "INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
-                [(incident.id, seq, json.dumps(u)) for seq, u in enumerate(updates, start=1)],
+                [(incident.id, seq, entry) for seq, entry in enumerate(entries, start=1)],
             )
             if incident.state is State.published:
                 db.execute(_BUMP_PUBLIC_VIEW)
-        return Stored(incident, _etag(incident.id, 1))
+        return self._parsed.keep(Stored(parsed, _etag(incident.id, 1)))
 
     def get(self, incident_id: str) -> Stored:
         with self._read() as db:
+            row = db.execute("SELECT version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            if row is None:
+                raise NotFound(incident_id)
+            if kept := self._parsed.get(incident_id, _etag(incident_id, row[0])):
+                return kept  # parsed at this very version already
             rows = self._rows(db, "WHERE id = ?", [incident_id])
-        found = _stored(rows)
-        if not found:
-            raise NotFound(incident_id)
-        return found[0]
+        return self._parsed.keep(_stored(rows)[0])
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
-        check_fields(fields, update)
+        check_fields(fields, update)  # each field and the entry as the models read them
         with self._write() as db:
             row = db.execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             if row is None:
@@ -214,16 +222,26 @@ class SqliteStore:
             if _etag(incident_id, version) != if_match:
                 raise EtagMismatch(incident_id)
             doc = json.loads(body) | dict(fields)
-            db.execute(_UPDATE, (json.dumps(doc), *_columns(doc), incident_id, version))
-            db.execute(
-                "INSERT INTO incident_updates (incident_id, seq, body)"
-                " SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM incident_updates WHERE incident_id = ?",
-                (incident_id, json.dumps(dict(update)), incident_id),
-            )
+            text, entry = json.dumps(doc), json.dumps(dict(update))
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_updates WHERE incident_id = ?",
+                                (incident_id,)).fetchone()
+            if seq > MAX_UPDATES:
+                raise StoreError(f"incident {incident_id} already holds {MAX_UPDATES} timeline entries")
+            # Read back before COMMIT: what could not be read back is never written (it would break every read).
+            # The incident has no rule across fields or entries (only each value's own), and the entries before
+            # this one were read back when written, so the new head and entry are what is left to read.
+            kept = self._parsed.get(incident_id, if_match)
+            if kept is not None:
+                updates = [*kept.incident.updates, Update.model_validate_json(entry)]
+                incident = _parsed(text, []).model_copy(update={"updates": updates})
+            db.execute(_UPDATE, (text, *_columns(doc), incident_id, version))
+            db.execute("INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
+                       (incident_id, seq, entry))
             if changes_public_view(doc["state"], fields, update):
                 db.execute(_BUMP_PUBLIC_VIEW)
-            # Read back before COMMIT: what could not be read back is never written (it would break every read).
-            return _stored(self._rows(db, "WHERE id = ?", [incident_id]))[0]
+            if kept is None:
+                incident = _stored(self._rows(db, "WHERE id = ?", [incident_id]))[0].incident
+        return self._parsed.keep(Stored(incident, _etag(incident_id, version + 1)))
 
     def find(self, query: IncidentQuery) -> Page:
         where, params = [], []
@@ -318,8 +336,15 @@ class SqliteStore:
         with self._errors(), _committed(self._db(), begin) as db:
             yield db
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._transaction("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock on upgrade
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if not self._write_lock.acquire(timeout=self.busy_timeout):
+            raise StoreUnavailable(f"SQLite database {self.path} is busy: a write waited {self.busy_timeout} s")
+        try:
+            with self._transaction("BEGIN IMMEDIATE") as db:  # the write lock up front: no deadlock on upgrade
+                yield db
+        finally:
+            self._write_lock.release()
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction("BEGIN")  # one snapshot for the incident rows and their timelines

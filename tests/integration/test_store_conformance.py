@@ -411,6 +411,31 @@ def test_two_stores_never_share_a_public_version(store, store_factory, request):
     assert store.public_version() != other.public_version()
 
 
+def test_a_change_through_another_handle_on_the_same_data_is_read_at_once(store, request):
+    """Another instance of the app writes the same incidents: what this handle parsed before (adapters keep the last
+    version they read) is never served once the incident has moved on, and a write from the old version is refused."""
+    if isinstance(store, SqliteStore):
+        other = SqliteStore(store.path)
+    else:
+        emulator = request.getfixturevalue("cosmos_emulator")
+        other = CosmosStore(emulator.endpoint, store.database, store.container, key=emulator.key,
+                            verify_tls=emulator.verify_tls)
+    try:
+        incident_id = store.add(an_incident()).incident.id
+        seen = store.get(incident_id)
+        moved = append_status(other, incident_id, other.get(incident_id).etag, "identified", 1)
+        with pytest.raises(EtagMismatch):
+            append_status(store, incident_id, seen.etag, "monitoring", 2)
+        again = store.get(incident_id)
+        assert (again.etag, again.incident) == (moved.etag, moved.incident)
+        assert [u.status for u in again.incident.updates] == ["investigating", "identified"]
+        last = append_status(store, incident_id, again.etag, "monitoring", 2)
+        assert [u.status for u in last.incident.updates] == ["investigating", "identified", "monitoring"]
+        assert other.get(incident_id) == last
+    finally:
+        other.close()
+
+
 _WRITES = ["create", "create_draft", "patch", "note", "confirm", "dismiss", "resolve", "reopen"]
 
 

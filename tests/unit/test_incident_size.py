@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from incidents.domain.models import MAX_UPDATES, Incident, IncidentChange, Status
+from incidents.domain.models import MAX_UPDATES, Incident, IncidentChange, Status, incident_json
 from incidents.domain.size import (
     CLOSING_RESERVE,
     COSMOS_ITEM_LIMIT,
@@ -36,6 +36,25 @@ def an_incident(updates: int) -> Incident:
 def test_sizes_are_utf8_json_as_cosmos_counts_them():
     assert size_of({"a": "é"}) == len('{"a":"é"}'.encode()) == 10
     assert size_of({"a": "\U0001f6a8"}) == 12
+
+
+def test_incident_json_is_the_compact_dump_whatever_the_entries_went_through():
+    """incident_json keeps each entry's JSON by object: an entry copied with a change, or an incident grown by an
+    entry, is written as it now is, never as an entry it was copied from."""
+    import json
+
+    def dumped(incident: Incident) -> str:
+        return json.dumps(incident.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+
+    incident = an_incident(3).model_copy(update={"title": {"en": "Panne 🚨", "sv": "Avbrott \"åäö\""}})
+    assert incident_json(incident) == dumped(incident)
+    copied = incident.updates[0].model_copy(update={"note": "changed after the first dump"})
+    edited = incident.model_copy(update={"updates": [copied, *incident.updates[1:]]})
+    assert incident_json(edited) == dumped(edited) != incident_json(incident)
+    grown, _ = apply_change(incident, IncidentChange(note="one more"), author="ana", now=NOW)
+    assert incident_json(grown) == dumped(grown)
+    assert incident_json(an_incident(0)) == dumped(an_incident(0))
+    assert incident_bytes(grown) == len(dumped(grown).encode())
 
 
 def test_the_budget_leaves_room_under_cosmos_and_for_a_resolution():
