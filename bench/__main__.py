@@ -1,11 +1,11 @@
 """Benchmark: seed a fresh store, serve function_app.app through LocalHost on 127.0.0.1, measure over real HTTP.
 
 Per store: seed N incidents through the store port (see make_incidents: a year of them, a few open, long internal
-timelines on some), publish the status site (in full, then with nothing new), then time from `--concurrency` client
-threads `GET /api/v1/public/incidents` (plain and conditional) beside the same bytes served as a static file by the
+timelines on some), publish the status site (in full, then with nothing new), then time from `--concurrency`
+clients `GET /api/v1/public/incidents` (plain and conditional) beside the same bytes served as a static file by the
 same host, and `PATCH /api/v1/admin/incidents/{id}` (mostly internal notes, every tenth a public message, so that
-publishes run meanwhile); then new alerts posted one after the other, each becoming a draft. The clients share the
-host's process (and GIL), so latencies include their cost. Then cold import, in fresh interpreters, of
+publishes run meanwhile); then new alerts posted one after the other, each becoming a draft. The clients run in a
+process of their own (bench/load.py), as real clients do. Then cold import, in fresh interpreters, of
 `azure.functions` and of `function_app`. Each goal of issue 14 is printed with its figure and its ratio to the
 reference measured in the same run; `--update-readme` writes the README's Speed table from the results.
 """
@@ -104,27 +104,15 @@ def with_internal_notes(incident, count: int, after: datetime, rng: random.Rando
     return incident.model_copy(update={"updates": updates, "updated_at": at})
 
 
-def measure(n: int, concurrency: int, call) -> dict:
-    """call(session, i) for each i in range(n), from `concurrency` threads: latency percentiles and throughput."""
-    latencies, failures, counter = [], [], itertools.count()
-
-    def worker() -> None:
-        with requests.Session() as session:
-            while (i := next(counter)) < n:
-                started = time.perf_counter()
-                response = call(session, i)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code >= 400:
-                    failures.append(f"{response.status_code} {response.text[:200]}")
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: worker(), range(concurrency)))  # re-raises a worker's exception
-    wall = time.perf_counter() - started
-    p95 = statistics.quantiles(latencies, n=20)[18] if n > 1 else latencies[0]
-    return {"n": n, "errors": len(failures), "first_error": failures[0] if failures else None,
-            "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(p95, 1),
-            "max_ms": round(max(latencies), 1), "req_per_s": round(n / wall, 1)}
+def measure(url: str, requests_: list[list], concurrency: int, warmup: int = 0) -> dict:
+    """The requests ([method, path, headers, body]) sent by `concurrency` clients in a process of their own
+    (bench/load.py), the first `warmup` of them not counted: latency percentiles and throughput."""
+    job = {"url": url, "concurrency": concurrency, "warmup": warmup, "requests": requests_}
+    done = subprocess.run([sys.executable, "-m", "bench.load"], cwd=ROOT, input=json.dumps(job), capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"bench.load failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 @contextlib.contextmanager
@@ -151,8 +139,9 @@ def open_store(name: str, tmp: Path):
         yield store
 
 
-def median_seconds(runs: list) -> float:
-    return round(statistics.median(r.seconds for r in runs), 3)
+def median_run(runs: list):
+    """The run of median time (of an odd number of runs), reported whole: its time with its own files and bytes."""
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
 
 
 def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
@@ -186,32 +175,43 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         try:
             # The whole status site (90 days of it): the first publish in this process, full publishes into empty
             # sinks, then publishes with nothing new into the first sink. The same Publisher as the service's.
-            site = bootstrap.publisher_for(settings, store=store, clock=services.incidents.clock)
+            site = bootstrap.publisher_for(settings, store=store, clock=services.incidents.clock,
+                                          maintenance_store=services.maintenance.store)
             first = site.publish()
             full = [publish_into(store, DirectorySink(tmp / f"full-{n}")) for n in range(3)]
             at = datetime.now(timezone.utc)
             again = [publish_into(store, site.sink, at + timedelta(seconds=n)) for n in range(5)]
-            # The timer's next runs, a minute apart: open incidents' uptime grows each minute, so these render.
+            # The timer's next runs, a minute apart: the open incidents' uptime is rendered again every 15 minutes.
             timer = [publish_into(store, site.sink, at + timedelta(minutes=n + 1)) for n in range(3)]
             result["publish_first"] = report_of(first)
-            result["publish_full"] = report_of(full[-1]) | {"seconds": median_seconds(full)}
-            result["publish_again"] = report_of(again[-1]) | {"seconds": median_seconds(again)}
-            result["publish_next_minute"] = report_of(timer[-1]) | {"seconds": median_seconds(timer)}
+            result["publish_full"] = report_of(median_run(full))
+            result["publish_again"] = report_of(median_run(again))
+            result["publish_next_minute"] = report_of(median_run(timer))
             static = tmp / f"static-{name}"
             static.mkdir()
             with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False,
                            static_root=static) as host:
-                result["operations"] = measure_http(host.url, token, open_ids, static, args, rng)
-                runs_before = site.queue.runs
+                result["operations"] = measure_http(host.url, static, args)
+                publishes_before = site.queue.runs
                 result["operations"]["patch"] = measure(
-                    args.requests, args.concurrency, patch_call(host.url, token, open_ids, args, rng))
+                    host.url, patches(token, open_ids, args, rng), args.concurrency, warmup=args.concurrency)
                 site.flush(60)
-                result["operations"]["patch"]["publishes"] = site.queue.runs - runs_before
-                result["operations"]["alert_intake"] = measure(args.alerts, 1, alert_call(host.url))
+                result["operations"]["patch"]["publishes"] = site.queue.runs - publishes_before
+                drafts_before = count_drafts(store)
+                result["operations"]["alert_intake"] = measure(host.url, alerts(args.alerts + 1), 1, warmup=1)
+                if (drafted := count_drafts(store) - drafts_before) != args.alerts + 1:
+                    raise SystemExit(f"{args.alerts + 1} new alerts drafted {drafted} incidents")
         finally:
             bootstrap.shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
     return result
+
+
+def count_drafts(store) -> int:
+    from incidents.domain.models import State
+    from incidents.domain.store import IncidentQuery, find_all
+
+    return sum(1 for _ in find_all(store, IncidentQuery(state=State.draft, limit=500)))
 
 
 def report_of(report) -> dict:
@@ -224,64 +224,50 @@ def publish_into(store, sink, now: datetime | None = None):
     return publish(store, sink, now=now or datetime.now(timezone.utc))
 
 
-def measure_http(url: str, token: str, open_ids: list[str], static: Path, args, rng: random.Random) -> dict:
+def measure_http(url: str, static: Path, args) -> dict:
     """The public feed, plain and conditional, beside the very same bytes served as a static file."""
-    feed_url = f"{url}/api/v1/public/incidents"
-    first = requests.get(feed_url, timeout=30)
+    feed_path = "/api/v1/public/incidents"
+    first = requests.get(url + feed_path, timeout=30)
     if first.status_code != 200:
-        raise SystemExit(f"GET {feed_url} answered {first.status_code}: {first.text[:500]}")
+        raise SystemExit(f"GET {feed_path} answered {first.status_code}: {first.text[:500]}")
     (static / "feed.json").write_bytes(first.content)
     etag = first.headers.get("ETag", "")
     operations = {
-        "static_file": lambda s, i: s.get(f"{url}/feed.json", timeout=30),
-        "public_feed": lambda s, i: s.get(feed_url, timeout=30),
-        "public_feed_304": lambda s, i: s.get(feed_url, headers={"If-None-Match": etag}, timeout=30),
+        "static_file": ["GET", "/feed.json", {}, None],
+        "public_feed": ["GET", feed_path, {}, None],
+        "public_feed_304": ["GET", feed_path, {"If-None-Match": etag}, None],
     }
-    results = {}
-    for op, call in operations.items():
-        measure(args.concurrency, args.concurrency, call)  # warm-up: connections, lazy imports
-        results[op] = measure(args.requests, args.concurrency, call)
+    results = {op: measure(url, [request] * (args.requests + args.concurrency), args.concurrency,
+                           warmup=args.concurrency) for op, request in operations.items()}
     results["public_feed"] |= {"items": len(first.json()["incidents"]), "bytes": len(first.content)}
     results["public_feed_304"]["not_modified"] = requests.get(
-        feed_url, headers={"If-None-Match": etag}, timeout=30).status_code == 304
+        url + feed_path, headers={"If-None-Match": etag}, timeout=30).status_code == 304
     return results
 
 
-def patch_call(url: str, token: str, open_ids: list[str], args, rng: random.Random):
+def patches(token: str, open_ids: list[str], args, rng: random.Random) -> list[list]:
     """Nine internal notes for one new public message, on the open published incidents (half of them with a long
     internal timeline): every public message queues a publish, which runs during the measurement."""
-    admin_url, auth = f"{url}/api/v1/admin/incidents/", {"Authorization": f"Bearer {token}"}
-    targets = [rng.choice(open_ids) for _ in range(args.requests + args.concurrency)]
-
-    def call(session, i):
-        body = {"public_message": f"Update {i}: still on it."} if i % 10 == 9 else {"note": f"bench note {i}"}
-        return session.patch(admin_url + targets[i], json=body, headers=auth, timeout=30)
-
-    measure(args.concurrency, args.concurrency, call)  # warm-up
-    return call
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return [["PATCH", f"/api/v1/admin/incidents/{rng.choice(open_ids)}", headers,
+             json.dumps({"public_message": f"Update {i}: still on it."} if i % 10 == 9 else {"note": f"note {i}"})]
+            for i in range(args.requests + args.concurrency)]
 
 
-def alert_call(url: str):
-    """A new alert each time (its own alert id and target), so each one drafts a new incident."""
+def alerts(n: int) -> list[list]:
+    """New alerts (each its own alert id and target), so each one drafts a new incident."""
     template = json.loads((ROOT / "tests" / "fixtures" / "alerts" / "metric-static.json").read_text())
     essentials = template["data"]["essentials"]
     fired = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    numbers = itertools.count()
-
-    def call(session, _):
-        i = next(numbers)
+    posts = []
+    for i in range(n):
         payload = copy.deepcopy(template)
         payload["data"]["essentials"].update(
             alertId=f"{essentials['alertId']}-bench-{i}", firedDateTime=fired,
             alertTargetIDs=[f"{essentials['alertTargetIDs'][0]}-bench-{i}"])
-        response = session.post(f"{url}/api/v1/alerts/azure-monitor", params={"code": "bench-key"}, json=payload,
-                                 timeout=30)
-        if response.status_code == 202 and response.json().get("outcome") != "created":
-            raise SystemExit(f"alert {i} was not drafted: {response.text[:300]}")
-        return response
-
-    call(requests, -1)  # warm-up: the intake's lazy imports
-    return call
+        posts.append(["POST", "/api/v1/alerts/azure-monitor?code=bench-key", {"Content-Type": "application/json"},
+                      json.dumps(payload)])
+    return posts
 
 
 def cold_import(runs: int = 7) -> dict:
@@ -393,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,cosmos", help="comma-separated: sqlite,cosmos")
     parser.add_argument("--incidents", type=int, default=10_000, help="incidents to seed per store")
     parser.add_argument("--requests", type=int, default=300, help="requests per measured operation")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients (keep-alive connections)")
     parser.add_argument("--alerts", type=int, default=200, help="new alerts posted one after the other")
     parser.add_argument("--update-readme", action="store_true", help="write README.md's Speed table from the results")
     args = parser.parse_args(argv)
