@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 LOCALES = ("en", "fr", "es", "sv")
+T, R = TypeVar("T"), TypeVar("R")
 TITLE_MAX = 120
 MESSAGE_MAX = 2000
 MAX_UPDATES = 500
@@ -276,10 +278,30 @@ class Incident(_Strict):
     updates: Annotated[list[Update], Field(max_length=MAX_UPDATES)] = []
 
 
+class KeptByObject(Generic[T, R]):
+    """make(obj) for objects never changed in place (models are not), kept by the object's identity while in use:
+    the object is kept alive with its result, so its id() cannot be taken by another object meanwhile. Cleared
+    when `limit` results are kept. Entries, and whole incidents at one version, are shared by every version of an
+    incident and every read the stores answer from what they kept (store.ParsedIncidents)."""
+
+    def __init__(self, make: Callable[[T], R], limit: int) -> None:
+        self._make, self._limit = make, limit
+        self._kept: dict[int, tuple[T, R]] = {}
+
+    def __call__(self, obj: T) -> R:
+        kept = self._kept.get(id(obj))
+        if kept is not None and kept[0] is obj:
+            return kept[1]
+        made = self._make(obj)
+        if len(self._kept) >= self._limit:
+            self._kept.clear()
+        self._kept[id(obj)] = (obj, made)
+        return made
+
+
 def incident_json(incident: Incident) -> str:
     """The incident as compact UTF-8 JSON: what json.dumps(model_dump(mode="json"), ensure_ascii=False, compact)
-    gives, made in time proportional to what changed. Timeline entries are immutable and shared by an incident and
-    its next version, so each entry's JSON is made once and kept (by object) while it is in use."""
+    gives, made in time proportional to what changed: each timeline entry's JSON is made once."""
     head = _compact(incident.model_dump(mode="json", exclude={"updates"}))
     return f'{head[:-1]},"updates":[{",".join(map(_entry_json, incident.updates))}]}}'  # updates is the last field
 
@@ -288,19 +310,7 @@ def _compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-_ENTRY_JSON: dict[int, tuple[Update, str]] = {}  # id(entry) -> (entry, its JSON); the entry is kept alive with it
-_ENTRY_JSON_MAX = 20_000
-
-
-def _entry_json(entry: Update) -> str:
-    kept = _ENTRY_JSON.get(id(entry))
-    if kept is not None and kept[0] is entry:
-        return kept[1]
-    text = _compact(entry.model_dump(mode="json"))
-    if len(_ENTRY_JSON) >= _ENTRY_JSON_MAX:
-        _ENTRY_JSON.clear()
-    _ENTRY_JSON[id(entry)] = (entry, text)
-    return text
+_entry_json = KeptByObject(lambda entry: _compact(entry.model_dump(mode="json")), 20_000)
 
 
 # Fields an update may change in place; `id`, `source`, `started_at` and `updates` never change this way.
@@ -375,6 +385,11 @@ class PublicIncident(BaseModel):
 
     @classmethod
     def of(cls, incident: Incident) -> PublicIncident:
+        """The public face of a published incident (made once per incident object: see KeptByObject)."""
+        return _public_of(incident)
+
+    @classmethod
+    def _of(cls, incident: Incident) -> PublicIncident:
         if incident.state is not State.published:
             raise ValueError(f"incident {incident.id} is {incident.state.value}, not public")
         updates = [PublicUpdate(**u.model_dump(include=set(PublicUpdate.model_fields)))
@@ -383,3 +398,6 @@ class PublicIncident(BaseModel):
         updated_at = max((u.at for u in updates), default=incident.started_at)
         return cls(**incident.model_dump(include=set(cls.model_fields) - {"updates", "updated_at"}),
                    updated_at=updated_at, updates=updates)
+
+
+_public_of = KeptByObject(PublicIncident._of, 8192)

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..domain.maintenance import Maintenance
-from ..domain.models import LOCALES, Incident
+from ..domain.models import LOCALES, Incident, KeptByObject
 from ..domain.policy import Policy
 from .feeds import UPTIME_PATH, Urls, feed_context, page_path, status_document, statuspage_documents, uptime_document
 from .sink import SiteFile
@@ -53,6 +53,10 @@ def environment(locale: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_translations(translations(locale), newstyle=True)
+    # An incident's card, rendered once per view of it: views are kept for incidents that did not change (view.py
+    # _words), so a publish after a change renders only the changed cards.
+    card = env.get_template("_incident.html")
+    env.globals["incident_card"] = KeptByObject(lambda i: Markup(card.render(i=i)), 4096)
     return env
 
 

@@ -40,7 +40,7 @@ from babel.numbers import format_percent
 from babel.units import format_unit
 
 from ..domain.maintenance import UPCOMING, Maintenance, MaintenanceState, public_timeline
-from ..domain.models import Incident, PublicIncident, Severity, State, Status, format_utc
+from ..domain.models import Incident, KeptByObject, PublicIncident, Severity, State, Status, format_utc
 from ..domain.policy import Policy, load_policy, platform_components
 from .uptime import (
     UPTIME_DAYS,
@@ -253,6 +253,7 @@ class _Words:
         # Babel's labels, kept: Babel formats slowly, and the same days and times recur across a page
         self._dates: dict[date, str] = {}
         self._times: dict[time, str] = {}
+        self.incident = KeptByObject(self._incident, 4096)  # an incident's words, across renders (see _words)
 
     def text(self, texts: dict[str, str]) -> Text:
         if self.locale in texts:
@@ -271,12 +272,16 @@ class _Words:
 
     def date_label(self, day: date) -> str:
         if (label := self._dates.get(day)) is None:
+            if len(self._dates) >= _LABELS_KEPT:
+                self._dates.clear()
             label = self._dates[day] = format_date(day, "medium", locale=self.babel)
         return label
 
     def time_label(self, at: datetime) -> str:
         """`at` a UTC datetime: its time of day is all that a time format reads of it."""
         if (label := self._times.get(at.time())) is None:
+            if len(self._times) >= _LABELS_KEPT:
+                self._times.clear()
             label = self._times[at.time()] = format_time(at, self.time_pattern, locale=self.babel)
         return label
 
@@ -329,7 +334,7 @@ class _Words:
                                      self.text(e.message) if e.message else None) for e in reversed(timeline)),
         )
 
-    def incident(self, i: PublicIncident) -> IncidentView:
+    def _incident(self, i: PublicIncident) -> IncidentView:
         latest = max((u.at for u in i.updates), default=i.updated_at)
         return IncidentView(
             id=i.id, title=self.text(i.title), message=self.text(i.public_message),
@@ -341,6 +346,21 @@ class _Words:
             updates=tuple(UpdateView(u.id, self.when(u.at), Label(u.status.value, self._(STATUS_LABELS[u.status])),
                                      self.text(u.message) if u.message else None) for u in reversed(i.updates)),
         )
+
+
+_LABELS_KEPT = 20_000
+_WORDS: dict[tuple[str, int], _Words] = {}
+
+
+def _words(locale: str, policy: Policy) -> _Words:
+    """The words of `locale` under `policy`, kept across renders with the labels and incident views they made: a
+    publish after a change formats only what changed."""
+    words = _WORDS.get((locale, id(policy)))
+    if words is None or words.policy is not policy:  # _Words keeps its policy alive, so its id() is not reused
+        if len(_WORDS) >= 16:
+            _WORDS.clear()
+        words = _WORDS[(locale, id(policy))] = _Words(locale, policy)
+    return words
 
 
 @functools.lru_cache(maxsize=8192)
@@ -413,7 +433,7 @@ def build_view(incidents: list[Incident | PublicIncident], *, locale: str, now: 
 
 def localized_view(facts: Facts, locale: str) -> SiteView:
     """The facts in the words of `locale`: what render_site does per locale, the facts worked out once."""
-    words, now = _Words(locale, facts.policy), facts.now
+    words, now = _words(locale, facts.policy), facts.now
     windows, shown, open_, overall, partial = facts.windows, facts.shown, facts.open_, facts.overall, facts.partial
     components = [ComponentView(_clean(name), words.component(name), Label(code, words._(CONDITION_LABELS[code])))
                   for name, code in facts.conditions.items()]

@@ -250,7 +250,8 @@ class CosmosStore(CosmosContainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._parsed = ParsedIncidents()  # the incident's document still comes whole; its parse is what is saved
+        # What was parsed, by etag (store.ParsedIncidents): documents still come whole; their parse is what is saved.
+        self._parsed, self._parsed_public = ParsedIncidents(), ParsedIncidents(4096)
 
     def add(self, incident: Incident) -> Stored:
         body = incident.model_dump(mode="json")
@@ -319,7 +320,9 @@ class CosmosStore(CosmosContainer):
         docs = self._call("find incidents", lambda bounds: list(self._container.query_items(
             sql, parameters=params, enable_cross_partition_query=True, max_item_count=int(query.limit) + 1, **bounds
         )))
-        return page_of([_stored(doc, public_only=query.public_only) for doc in docs], query.limit)
+        only, kept_by = query.public_only, self._parsed_public if query.public_only else self._parsed
+        return page_of([kept_by.get(doc["id"], doc["_etag"]) or kept_by.keep(_stored(doc, public_only=only))
+                        for doc in docs], query.limit)
 
     def public_version(self) -> str:
         try:

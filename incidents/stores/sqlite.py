@@ -6,6 +6,9 @@ row per entry; triggers refuse UPDATE and DELETE on it, so it is append-only eve
 `public_view` is one row: a random id of this database and a counter bumped in the same transaction as every write
 that changes the public view (`public_version`).
 Timestamps are the fixed-width strings of models.format_utc, so comparing strings compares times.
+What was parsed is kept by etag (store.ParsedIncidents): a read parses only incidents that changed since, and an append
+reads back the new head and entry only, on top of the version it was given (every older entry was read back when it
+was written, and the model has no rule across fields or entries).
 """
 
 from __future__ import annotations
@@ -113,10 +116,6 @@ def _etag(incident_id: str, version: int) -> str:
     return '"' + hashlib.sha256(f"{incident_id}\n{version}".encode()).hexdigest()[:20] + '"'
 
 
-def _stored(rows: list[tuple[str, str, int, list[str]]]) -> list[Stored]:
-    return [Stored(_parsed(body, entries), _etag(i, version)) for i, body, version, entries in rows]
-
-
 def _parsed(body: str, entries: list[str]) -> Incident:
     # Splice the stored JSON texts into one document and let pydantic parse it in one go (several times faster
     # than json.loads + model_validate): a row's body is a JSON object without "updates".
@@ -167,7 +166,8 @@ class SqliteStore:
         # (1, 2, 5, 10 ... 100 ms), which only writers in other processes still wait on.
         self._write_lock = threading.Lock()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._parsed = ParsedIncidents()
+        self._parsed = ParsedIncidents()  # whole incidents, as `get` and `append` return them
+        self._parsed_public = ParsedIncidents(4096)  # public entries only, as the site and the feed read them
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._errors():
@@ -204,13 +204,10 @@ class SqliteStore:
 
     def get(self, incident_id: str) -> Stored:
         with self._read() as db:
-            row = db.execute("SELECT version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-            if row is None:
-                raise NotFound(incident_id)
-            if kept := self._parsed.get(incident_id, _etag(incident_id, row[0])):
-                return kept  # parsed at this very version already
-            rows = self._rows(db, "WHERE id = ?", [incident_id])
-        return self._parsed.keep(_stored(rows)[0])
+            found = self._incidents(db, "WHERE id = ?", [incident_id])
+        if not found:
+            raise NotFound(incident_id)
+        return found[0]
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
         check_fields(fields, update)  # each field and the entry as the models read them
@@ -240,8 +237,8 @@ class SqliteStore:
             if changes_public_view(doc["state"], fields, update):
                 db.execute(_BUMP_PUBLIC_VIEW)
             if kept is None:
-                incident = _stored(self._rows(db, "WHERE id = ?", [incident_id]))[0].incident
-        return self._parsed.keep(Stored(incident, _etag(incident_id, version + 1)))
+                incident = self._incidents(db, "WHERE id = ?", [incident_id], keep=False)[0].incident
+        return self._parsed.keep(Stored(incident, _etag(incident_id, version + 1)))  # once committed
 
     def find(self, query: IncidentQuery) -> Page:
         where, params = [], []
@@ -268,8 +265,8 @@ class SqliteStore:
             params.extend(decode_page_token(query.page_token))
         sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
         with self._read() as db:
-            rows = self._rows(db, sql, [*params, query.limit + 1], public_only=query.public_only)
-        return page_of(_stored(rows), query.limit)
+            found = self._incidents(db, sql, [*params, query.limit + 1], public_only=query.public_only)
+        return page_of(found, query.limit)
 
     def public_version(self) -> str:
         with self._errors():
@@ -285,13 +282,18 @@ class SqliteStore:
 
     # Plumbing
 
-    def _rows(self, db: sqlite3.Connection, where: str, params: list[Any], *,
-              public_only: bool = False) -> list[tuple[str, str, int, list[str]]]:
-        """(id, body, version, timeline entries) as stored, in one snapshot."""
-        rows = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
-        timelines: dict[str, list[str]] = {row[0]: [] for row in rows}
-        if rows:
-            marks = ", ".join("?" * len(rows))
+    def _incidents(self, db: sqlite3.Connection, where: str, params: list[Any], *, public_only: bool = False,
+                   keep: bool = True) -> list[Stored]:
+        """The incidents `where` selects, in one snapshot. One parsed before at its current version comes from what
+        is kept (by etag); the others' timelines are read and parsed, and kept unless `keep` is False (inside a
+        write: what a rollback undoes must not be kept)."""
+        kept_by = self._parsed_public if public_only else self._parsed
+        heads = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
+        found = {i: kept for i, _, version in heads if (kept := kept_by.get(i, _etag(i, version)))}
+        missing = [head for head in heads if head[0] not in found]
+        timelines: dict[str, list[str]] = {head[0]: [] for head in missing}
+        if missing:
+            marks = ", ".join("?" * len(missing))
             # public_only: the partial index holds the public entries alone, so internal ones are never read
             source, only = (("incident_updates INDEXED BY incident_updates_public",
                              " AND json_extract(body, '$.visibility') = 'public'") if public_only
@@ -302,7 +304,10 @@ class SqliteStore:
                 list(timelines),
             ):
                 timelines[incident_id].append(body)
-        return [(i, body, version, timelines[i]) for i, body, version in rows]
+        for i, body, version in missing:
+            parsed = Stored(_parsed(body, timelines[i]), _etag(i, version))
+            found[i] = kept_by.keep(parsed) if keep else parsed
+        return [found[i] for i, _, _ in heads]
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
