@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -92,6 +93,23 @@ def test_expired_token(validator, token_factory):
 def test_expiry_within_leeway_is_tolerated(validator, token_factory):
     token = token_factory(exp=now() - timedelta(seconds=20))
     assert validator.authenticate(bearer(token), ADMIN_ROLE).subject == "admin-oid"
+
+
+def test_a_token_used_again_is_refused_once_it_has_expired(jwks_server, token_factory):
+    """Verified claims are kept for the token's next requests, never past its exp (plus the leeway, here 0)."""
+    strict = TokenValidator(TEST_ISSUER, TEST_AUDIENCE, JwksKeys(jwks_server.url), leeway_seconds=0)
+    token = token_factory(exp=now() + timedelta(seconds=2))
+    assert strict.authenticate(bearer(token), ADMIN_ROLE).subject == "admin-oid"
+    assert strict.authenticate(bearer(token), ADMIN_ROLE).subject == "admin-oid"
+    time.sleep(3)
+    assert rejected(strict, bearer(token), token) == "the token has expired"
+
+
+def test_a_kept_token_still_needs_the_role(validator, token_factory):
+    token = token_factory(roles=["Reader"])
+    for _ in range(2):
+        with pytest.raises(Forbidden):
+            validator.authenticate(bearer(token), ADMIN_ROLE)
 
 
 def test_not_yet_valid_token(validator, token_factory):
@@ -242,9 +260,9 @@ def test_key_rotation_is_picked_up_by_the_refetch(jwks_server, token_factory, ma
 def test_the_cache_expires(jwks_server, token_factory):
     clock = FakeClock()
     validator = TokenValidator(TEST_ISSUER, TEST_AUDIENCE, JwksKeys(jwks_server.url, cache_seconds=600, clock=clock))
-    validator.authenticate(bearer(token_factory()), ADMIN_ROLE)
+    validator.authenticate(bearer(token_factory(jti="first")), ADMIN_ROLE)
     clock.now += 601
-    validator.authenticate(bearer(token_factory()), ADMIN_ROLE)
+    validator.authenticate(bearer(token_factory(jti="second")), ADMIN_ROLE)  # another token: its own verification
     assert jwks_server.requests == 2
 
 
