@@ -5,7 +5,8 @@ timelines on some), publish the status site (in full, then with nothing new), th
 clients `GET /api/v1/public/incidents` (plain and conditional) beside the same bytes served as a static file by the
 same host, and `PATCH /api/v1/admin/incidents/{id}` (mostly internal notes, every tenth a public message, so that
 publishes run meanwhile); then new alerts posted one after the other, each becoming a draft. The clients run in a
-process of their own (bench/load.py), as real clients do. Then cold import, in fresh interpreters, of
+process of their own (bench/load.py), as real clients do; the feed, the static file and alert intake are each the
+median of REPEATS interleaved runs. Then cold import, in fresh interpreters, of
 `azure.functions` and of `function_app`. Each goal of issue 14 is printed with its figure and its ratio to the
 reference measured in the same run; `--update-readme` writes the README's Speed table from the results.
 """
@@ -104,6 +105,15 @@ def with_internal_notes(incident, count: int, after: datetime, rng: random.Rando
     return incident.model_copy(update={"updates": updates, "updated_at": at})
 
 
+REPEATS = 3  # the feed, the static file, alert intake and the new-process publish: the median of 3 interleaved runs
+
+
+def median_of(runs: list[dict], key: str) -> dict:
+    """The run whose `key` is the median (of an odd number), reported whole, with every run's `key` beside it."""
+    chosen = sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+    return chosen | {f"runs_{key}": [r[key] for r in runs]}
+
+
 def measure(url: str, requests_: list[list], concurrency: int, warmup: int = 0) -> dict:
     """The requests ([method, path, headers, body]) sent by `concurrency` clients in a process of their own
     (bench/load.py), the first `warmup` of them not counted: latency percentiles and throughput."""
@@ -136,7 +146,10 @@ def open_store(name: str, tmp: Path):
         emulator = stack.enter_context(cosmos_emulator(tmp)) if name == "cosmos" else None
         store = make_store(name, tmp_path=tmp, cosmos_emulator=emulator)
         stack.callback(store.close)
-        yield store
+        yield store, (
+            {"kind": "sqlite", "path": str(store.path)} if emulator is None else
+            {"kind": "cosmos", "endpoint": emulator.endpoint, "key": emulator.key, "verify_tls": emulator.verify_tls,
+             "database": store.database, "container": store.container})
 
 
 def median_run(runs: list):
@@ -164,7 +177,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
                               "SITE_DIRECTORY": str(tmp / f"site-{name}")})
     token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience,
                        roles=[settings.auth_admin_role])
-    with open_store(name, tmp) as store:
+    with open_store(name, tmp) as (store, store_spec):
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(store.add, incidents))
@@ -184,6 +197,8 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
             # The timer's next runs, a minute apart: the open incidents' uptime is rendered again every 15 minutes.
             timer = [publish_into(store, site.sink, at + timedelta(minutes=n + 1)) for n in range(3)]
             result["publish_first"] = report_of(first)
+            result["publish_fresh_process"] = median_of(
+                [fresh_publish(store_spec, tmp / f"fresh-{name}-{n}") for n in range(REPEATS)], "seconds")
             result["publish_full"] = report_of(median_run(full))
             result["publish_again"] = report_of(median_run(again))
             result["publish_next_minute"] = report_of(median_run(timer))
@@ -192,19 +207,41 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
             with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False,
                            static_root=static) as host:
                 result["operations"] = measure_http(host.url, static, args)
-                publishes_before = site.queue.runs
+                publishing = record_publishes(site)
+                started = time.perf_counter()
                 result["operations"]["patch"] = measure(
                     host.url, patches(token, open_ids, args, rng), args.concurrency, warmup=args.concurrency)
+                ended = time.perf_counter()
                 site.flush(60)
-                result["operations"]["patch"]["publishes"] = site.queue.runs - publishes_before
+                result["operations"]["patch"]["publishes"] = sum(1 for a, b in publishing if a < ended and b > started)
+                result["operations"]["patch"]["publishing_s"] = round(
+                    sum(max(0.0, min(b, ended) - max(a, started)) for a, b in publishing), 2)
+                result["operations"]["patch"]["run_s"] = round(ended - started, 2)
                 drafts_before = count_drafts(store)
-                result["operations"]["alert_intake"] = measure(host.url, alerts(args.alerts + 1), 1, warmup=1)
-                if (drafted := count_drafts(store) - drafts_before) != args.alerts + 1:
-                    raise SystemExit(f"{args.alerts + 1} new alerts drafted {drafted} incidents")
+                result["operations"]["alert_intake"] = median_of(
+                    [measure(host.url, alerts(args.alerts + 1, n), 1, warmup=1) for n in range(REPEATS)], "p95_ms")
+                if (drafted := count_drafts(store) - drafts_before) != REPEATS * (args.alerts + 1):
+                    raise SystemExit(f"{REPEATS * (args.alerts + 1)} new alerts drafted {drafted} incidents")
         finally:
             bootstrap.shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
     return result
+
+
+def record_publishes(site) -> list[tuple[float, float]]:
+    """The (start, end) of each publish the site's queue runs from now on (perf_counter times)."""
+    spans: list[tuple[float, float]] = []
+    run_once = site.queue._run_once  # the bench looks inside: the product has no use for publish timings
+
+    def timed() -> None:
+        started = time.perf_counter()
+        try:
+            run_once()
+        finally:
+            spans.append((started, time.perf_counter()))
+
+    site.queue._run_once = timed
+    return spans
 
 
 def count_drafts(store) -> int:
@@ -212,6 +249,16 @@ def count_drafts(store) -> int:
     from incidents.domain.store import IncidentQuery, find_all
 
     return sum(1 for _ in find_all(store, IncidentQuery(state=State.draft, limit=500)))
+
+
+def fresh_publish(store_spec: dict, site: Path) -> dict:
+    """A full publish in a new process, imports done but nothing read or formatted yet (bench/fresh_publish.py)."""
+    job = json.dumps({"store": store_spec, "site": str(site)})
+    done = subprocess.run([sys.executable, "-m", "bench.fresh_publish"], cwd=ROOT, input=job, capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"bench.fresh_publish failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 def report_of(report) -> dict:
@@ -237,24 +284,35 @@ def measure_http(url: str, static: Path, args) -> dict:
         "public_feed": ["GET", feed_path, {}, None],
         "public_feed_304": ["GET", feed_path, {"If-None-Match": etag}, None],
     }
-    results = {op: measure(url, [request] * (args.requests + args.concurrency), args.concurrency,
-                           warmup=args.concurrency) for op, request in operations.items()}
+    runs: dict[str, list[dict]] = {op: [] for op in operations}
+    for _ in range(REPEATS):  # interleaved, so that a noisy moment of the machine hits every operation alike
+        for op, request in operations.items():
+            runs[op].append(measure(url, [request] * (args.requests + args.concurrency), args.concurrency,
+                                    warmup=args.concurrency))
+    results = {op: median_of(op_runs, "p95_ms") for op, op_runs in runs.items()}
     results["public_feed"] |= {"items": len(first.json()["incidents"]), "bytes": len(first.content)}
     results["public_feed_304"]["not_modified"] = requests.get(
         url + feed_path, headers={"If-None-Match": etag}, timeout=30).status_code == 304
     return results
 
 
+PATCH_ROUNDS = 3  # PATCH runs 3 x --requests: long enough (over a second) for publishes to run meanwhile
+
+
 def patches(token: str, open_ids: list[str], args, rng: random.Random) -> list[list]:
-    """Nine internal notes for one new public message, on the open published incidents (half of them with a long
-    internal timeline): every public message queues a publish, which runs during the measurement."""
+    """Nine internal notes for one new public message, spread evenly over the open published incidents (half of them
+    with a long internal timeline, which this leaves under MAX_UPDATES): every public message queues a publish, and
+    the run lasts long enough for publishes to run during it (the bench reports how long they ran)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    return [["PATCH", f"/api/v1/admin/incidents/{rng.choice(open_ids)}", headers,
+    n = PATCH_ROUNDS * args.requests + args.concurrency
+    targets = (open_ids * (n // len(open_ids) + 1))[:n]
+    rng.shuffle(targets)
+    return [["PATCH", f"/api/v1/admin/incidents/{target}", headers,
              json.dumps({"public_message": f"Update {i}: still on it."} if i % 10 == 9 else {"note": f"note {i}"})]
-            for i in range(args.requests + args.concurrency)]
+            for i, target in enumerate(targets)]
 
 
-def alerts(n: int) -> list[list]:
+def alerts(n: int, batch: int) -> list[list]:
     """New alerts (each its own alert id and target), so each one drafts a new incident."""
     template = json.loads((ROOT / "tests" / "fixtures" / "alerts" / "metric-static.json").read_text())
     essentials = template["data"]["essentials"]
@@ -263,8 +321,8 @@ def alerts(n: int) -> list[list]:
     for i in range(n):
         payload = copy.deepcopy(template)
         payload["data"]["essentials"].update(
-            alertId=f"{essentials['alertId']}-bench-{i}", firedDateTime=fired,
-            alertTargetIDs=[f"{essentials['alertTargetIDs'][0]}-bench-{i}"])
+            alertId=f"{essentials['alertId']}-bench-{batch}-{i}", firedDateTime=fired,
+            alertTargetIDs=[f"{essentials['alertTargetIDs'][0]}-bench-{batch}-{i}"])
         posts.append(["POST", "/api/v1/alerts/azure-monitor?code=bench-key", {"Content-Type": "application/json"},
                       json.dumps(payload)])
     return posts
@@ -288,35 +346,40 @@ def goals(report: dict) -> list[dict]:
         ops = r["operations"]
         feed, static = ops["public_feed"], ops["static_file"]
         full, again = r["publish_full"]["seconds"], r["publish_again"]["seconds"]
+        fresh = r["publish_fresh_process"]["seconds"]
         next_minute = r["publish_next_minute"]["seconds"]
         rows += [
             {"store": name, "goal": "public feed p95 (8 clients)", "figure": feed["p95_ms"], "unit": "ms",
-             "target": 10, "reference": "10 ms", "ratio": round(feed["p95_ms"] / 10, 2)},
+             "target": 10, "reference": "10 ms", "ratio": feed["p95_ms"] / 10},
             {"store": name, "goal": "public feed p95 / static file p95", "figure": feed["p95_ms"], "unit": "ms",
              "target_ratio": 3, "reference": f"static file {static['p95_ms']} ms",
-             "ratio": round(feed["p95_ms"] / static["p95_ms"], 2)},
+             "ratio": feed["p95_ms"] / static["p95_ms"]},
             {"store": name, "goal": "conditional feed (304) p95", "figure": ops["public_feed_304"]["p95_ms"],
              "unit": "ms", "target_ratio": 3, "reference": f"static file {static['p95_ms']} ms",
-             "ratio": round(ops["public_feed_304"]["p95_ms"] / static["p95_ms"], 2)},
+             "ratio": ops["public_feed_304"]["p95_ms"] / static["p95_ms"]},
             {"store": name, "goal": "publish with nothing new / full publish", "figure": again, "unit": "s",
-             "target_ratio": 0.05, "reference": f"full publish {full} s", "ratio": round(again / full, 3)},
+             "target_ratio": 0.05, "reference": f"full publish {full} s", "ratio": again / full},
             {"store": name, "goal": "publish a minute later, incidents open / full", "figure": next_minute,
              "unit": "s", "target_ratio": 0.05, "reference": f"full publish {full} s",
-             "ratio": round(next_minute / full, 3)},
-            {"store": name, "goal": "full publish (90 days, 4 locales)", "figure": full, "unit": "s", "target": 1,
-             "reference": "1 s", "ratio": round(full / 1, 2)},
-            {"store": name, "goal": f"PATCH p95 (8 clients, {ops['patch']['publishes']} publishes ran)",
-             "figure": ops["patch"]["p95_ms"], "unit": "ms", "target": 20, "reference": "20 ms",
-             "ratio": round(ops["patch"]["p95_ms"] / 20, 2)},
+             "ratio": next_minute / full},
+            {"store": name, "goal": "full publish (90 days, 4 locales), new process", "figure": fresh, "unit": "s",
+             "target": 1, "reference": "1 s", "ratio": fresh / 1},
+            {"store": name, "goal": "full publish, serving process (after a change)", "figure": full, "unit": "s",
+             "target": 1, "reference": "1 s", "ratio": full / 1},
+            {"store": name, "goal": "PATCH p95 (8 clients, publishes running)", "figure": ops["patch"]["p95_ms"],
+             "unit": "ms", "target": 20, "reference": "20 ms", "ratio": ops["patch"]["p95_ms"] / 20,
+             "note": f"{ops['patch']['publishes']} publishes ran {ops['patch']['publishing_s']} s of the "
+                     f"{ops['patch']['run_s']} s"},
             {"store": name, "goal": "alert intake p95 (sequential)", "figure": ops["alert_intake"]["p95_ms"],
-             "unit": "ms", "target": 5, "reference": "5 ms", "ratio": round(ops["alert_intake"]["p95_ms"] / 5, 2)},
+             "unit": "ms", "target": 5, "reference": "5 ms", "ratio": ops["alert_intake"]["p95_ms"] / 5},
         ]
     imports = report["cold_import"]
     bare, ours = imports["azure.functions"]["median_ms"], imports["function_app"]["median_ms"]
     rows.append({"store": "", "goal": "cold import function_app / azure.functions", "figure": ours, "unit": "ms",
-                 "target_ratio": 1.3, "reference": f"azure.functions {bare} ms", "ratio": round(ours / bare, 2)})
-    for row in rows:
+                 "target_ratio": 1.3, "reference": f"azure.functions {bare} ms", "ratio": ours / bare})
+    for row in rows:  # judged on the exact ratio, shown rounded (1.003 s is not within 1 s)
         row["met"] = row["ratio"] <= row.get("target_ratio", 1)
+        row["ratio"] = round(row["ratio"], 3 if row["ratio"] < 0.1 else 2)
     return rows
 
 
@@ -325,7 +388,7 @@ def print_table(report: dict) -> None:
     for name, r in report["stores"].items():
         print(f"{name:<8}{'seed':<17}{r['incidents']:>6}{'':>32}{r['seed_per_s']:>9}   ({r['seed_s']} s; "
               f"{r['open_incidents']} open; {r['entries']} entries, longest {r['longest_timeline']})")
-        for run in ("publish_first", "publish_full", "publish_again", "publish_next_minute"):
+        for run in ("publish_first", "publish_fresh_process", "publish_full", "publish_again", "publish_next_minute"):
             p = r[run]
             print(f"{name:<8}{run:<17}{p['files']:>6} files, {p['bytes']} bytes uploaded in {p['seconds']} s")
         for op, m in r["operations"].items():
@@ -338,8 +401,9 @@ def print_table(report: dict) -> None:
     print("\ngoals (issue 14): figure, reference measured in this run, ratio (goal: ratio <= its limit)")
     for g in report["goals"]:
         limit = g.get("target_ratio", 1)
-        print(f"  {'met ' if g['met'] else 'MISS'} {g['store']:<7}{g['goal']:<46}{g['figure']:>9} {g['unit']:<3}"
-              f" vs {g['reference']:<26} ratio {g['ratio']:<6} (<= {limit})")
+        print(f"  {'met ' if g['met'] else 'MISS'} {g['store']:<7}{g['goal']:<50}{g['figure']:>9} {g['unit']:<3}"
+              f" vs {g['reference']:<26} ratio {g['ratio']:<6} (<= {limit})"
+              + (f"; {g['note']}" if "note" in g else ""))
     print(f"\nwall time {report['wall_s']} s; JSON in {RESULTS.relative_to(ROOT)}")
 
 
@@ -352,14 +416,13 @@ def readme_table(report: dict) -> str:
     lines = ["| goal | SQLite | Cosmos DB emulator | limit |", "|---|---|---|---|"]
     by_goal: dict[str, dict[str, dict]] = {}
     for g in report["goals"]:
-        key = re.sub(r"\(8 clients, \d+ publishes ran\)", "(8 clients, publishes running)", g["goal"])
-        by_goal.setdefault(key, {})[g["store"] or "sqlite"] = g
+        by_goal.setdefault(g["goal"], {})[g["store"] or "sqlite"] = g
     for goal, stores in by_goal.items():
         cells = []
         for name in ("sqlite", "cosmos"):
             g = stores.get(name)
-            cells.append("" if g is None else f"{g['figure']:,} {g['unit']} (x{g['ratio']} of {g['reference']})"
-                         + ("" if g["met"] else " **missed**"))
+            cells.append("" if g is None else f"{g['figure']:,} {g['unit']} (x{g['ratio']} of {g['reference']}"
+                         + (f"; {g['note']}" if "note" in g else "") + ")" + ("" if g["met"] else " **missed**"))
         any_goal = next(iter(stores.values()))
         limit = (f"x{any_goal['target_ratio']}" if "target_ratio" in any_goal
                  else f"{any_goal['target']} {any_goal['unit']}")
