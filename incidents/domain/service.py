@@ -122,7 +122,7 @@ class IncidentService:
         self.conflict_attempts = conflict_attempts
         self._feed_pages: dict[tuple[int, str | None], _FeedPage] = {}
         self._feed_lock = threading.Lock()
-        self._incident_locks: dict[str, tuple[threading.Lock, int]] = {}  # id -> (lock, how many use or wait on it)
+        self._incident_locks: dict[str, tuple[threading.RLock, int]] = {}  # id -> (lock, how many use or wait on it)
         self._locks_lock = threading.Lock()
 
     def create(self, body: NewIncident, *, author: str, idempotency_key: str | None = None) -> Stored:
@@ -219,9 +219,10 @@ class IncidentService:
     @contextmanager
     def _changing(self, incident_id: str) -> Iterator[None]:
         """Changes to one incident from this process's threads take turns, rather than all but one losing the race to
-        the store and reading again; changes from other processes still meet at the store's etag."""
+        the store and reading again; changes from other processes still meet at the store's etag. Reentrant: a
+        change made while deciding another, in the same thread, meets the etag too rather than waiting forever."""
         with self._locks_lock:
-            lock, users = self._incident_locks.get(incident_id, (threading.Lock(), 0))
+            lock, users = self._incident_locks.get(incident_id, (threading.RLock(), 0))
             self._incident_locks[incident_id] = (lock, users + 1)
         try:
             with lock:

@@ -436,6 +436,28 @@ def test_a_change_through_another_handle_on_the_same_data_is_read_at_once(store,
         other.close()
 
 
+def test_a_change_made_while_deciding_another_to_the_same_incident_does_not_wait_forever(store):
+    """Changes to one incident take turns in the process (IncidentService._changing); one made from within the
+    decision of another, in the same thread, meets the etag instead: the outer one decides again on top of it."""
+    from incidents.domain.workflow import apply_change
+
+    service = IncidentService(store)
+    incident_id = store.add(an_incident()).incident.id
+    inner: list = []
+
+    def decide(incident, now):
+        if not inner:
+            inner.append(service.change(incident_id, IncidentChange(note="inner"), author="a"))
+        return apply_change(incident, IncidentChange(note="outer"), author="a", now=now)
+
+    done: dict = {}
+    worker = threading.Thread(target=lambda: done.update(stored=service.update(incident_id, decide)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the change made while deciding waits forever for the one deciding"
+    assert [u.note for u in done["stored"].incident.updates[-2:]] == ["inner", "outer"]
+
+
 _WRITES = ["create", "create_draft", "patch", "note", "confirm", "dismiss", "resolve", "reopen"]
 
 
