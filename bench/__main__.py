@@ -117,11 +117,15 @@ def median_of(runs: list[dict], key: str) -> dict:
 def measure(url: str, requests_: list[list], concurrency: int, warmup: int = 0) -> dict:
     """The requests ([method, path, headers, body]) sent by `concurrency` clients in a process of their own
     (bench/load.py), the first `warmup` of them not counted: latency percentiles and throughput."""
-    job = {"url": url, "concurrency": concurrency, "warmup": warmup, "requests": requests_}
-    done = subprocess.run([sys.executable, "-m", "bench.load"], cwd=ROOT, input=json.dumps(job), capture_output=True,
+    return run_job("bench.load", {"url": url, "concurrency": concurrency, "warmup": warmup, "requests": requests_})
+
+
+def run_job(module: str, job: dict) -> dict:
+    """`python -m module` in a process of its own, the JSON job on its stdin, its JSON answer from its stdout."""
+    done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, input=json.dumps(job), capture_output=True,
                           text=True, timeout=600)
     if done.returncode:
-        raise SystemExit(f"bench.load failed: {done.stderr[-2000:]}")
+        raise SystemExit(f"{module} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout)
 
 
@@ -150,11 +154,6 @@ def open_store(name: str, tmp: Path):
             {"kind": "sqlite", "path": str(store.path)} if emulator is None else
             {"kind": "cosmos", "endpoint": emulator.endpoint, "key": emulator.key, "verify_tls": emulator.verify_tls,
              "database": store.database, "container": store.container})
-
-
-def median_run(runs: list):
-    """The run of median time (of an odd number of runs), reported whole: its time with its own files and bytes."""
-    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
 
 
 def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
@@ -199,9 +198,9 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
             result["publish_first"] = report_of(first)
             result["publish_fresh_process"] = median_of(
                 [fresh_publish(store_spec, tmp / f"fresh-{name}-{n}") for n in range(REPEATS)], "seconds")
-            result["publish_full"] = report_of(median_run(full))
-            result["publish_again"] = report_of(median_run(again))
-            result["publish_next_minute"] = report_of(median_run(timer))
+            result["publish_full"] = median_of([report_of(r) for r in full], "seconds")
+            result["publish_again"] = median_of([report_of(r) for r in again], "seconds")
+            result["publish_next_minute"] = median_of([report_of(r) for r in timer], "seconds")
             static = tmp / f"static-{name}"
             static.mkdir()
             with LocalHost(function_app.app, port=0, function_key="bench-key", run_timers=False,
@@ -253,12 +252,7 @@ def count_drafts(store) -> int:
 
 def fresh_publish(store_spec: dict, site: Path) -> dict:
     """A full publish in a new process, imports done but nothing read or formatted yet (bench/fresh_publish.py)."""
-    job = json.dumps({"store": store_spec, "site": str(site)})
-    done = subprocess.run([sys.executable, "-m", "bench.fresh_publish"], cwd=ROOT, input=job, capture_output=True,
-                          text=True, timeout=600)
-    if done.returncode:
-        raise SystemExit(f"bench.fresh_publish failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    return run_job("bench.fresh_publish", {"store": store_spec, "site": str(site)})
 
 
 def report_of(report) -> dict:
