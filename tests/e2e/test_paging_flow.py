@@ -40,12 +40,7 @@ def outbox(tmp_path) -> Path:
 def oncall(api):
     """Two people and a weekly rotation (Monday 10:00 Paris), as a newcomer sets them up: alice is primary on the
     test clock's Thursday 2026-11-26, bob secondary."""
-    for person_id, person in PEOPLE.items():
-        response = api.request("POST", "v1/admin/oncall/people", json={"id": person_id, **person})
-        assert response.status_code == 201, response.text
-    rotation = {"people": ["alice", "bob"], "handover_weekday": "monday", "handover_time": "10:00",
-                "time_zone": "Europe/Paris", "first_handover": "2026-11-09"}
-    assert api.request("PUT", "v1/admin/oncall/rotation", json=rotation).status_code == 200
+    api.set_up_rotation(PEOPLE)
     now = api.request("GET", "v1/admin/oncall/now").json()
     assert (now["primary"]["person_id"], now["secondary"]["person_id"]) == ("alice", "bob")
     return api

@@ -44,12 +44,7 @@ def origin(slack_sink) -> str:
 @pytest.fixture
 def slack(api, slack_sink):
     """Alice (who may publish) and Bob (who may not) in the roster, in a rotation, as an admin sets them up."""
-    for person_id, person in PEOPLE.items():
-        response = api.request("POST", "v1/admin/oncall/people", json={"id": person_id, **person})
-        assert response.status_code == 201, response.text
-    rotation = {"people": ["alice", "bob"], "handover_weekday": "monday", "handover_time": "10:00",
-                "time_zone": "Europe/Paris", "first_handover": "2026-11-09"}
-    assert api.request("PUT", "v1/admin/oncall/rotation", json=rotation).status_code == 200
+    api.set_up_rotation(PEOPLE)
     return api
 
 

@@ -46,7 +46,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.support.processes import closed_port
+from tests.support.processes import closed_port, send_answer
 
 SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
 CLOCK_SKEW = timedelta(minutes=15)
@@ -208,17 +208,8 @@ def _handler(standin: AcsStandIn) -> type[BaseHTTPRequestHandler]:
             return self._answer(202, {"value": results}, headers_out)
 
         def _answer(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (timed out) before the answer
+            send_answer(self, status, json.dumps(payload).encode(), "application/json; charset=utf-8",
+                        (headers or {}).items())
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -60,6 +60,17 @@ class Api:
         """What the escalation timer does every 30 s: page what is due at the clock's time."""
         return bootstrap.services().paging().sweep()
 
+    def set_up_rotation(self, people: dict[str, dict]) -> None:
+        """`people` added to the roster, in that order in a weekly rotation (Monday 10:00 Paris), as an admin does:
+        on the test clock's Thursday 2026-11-26 the first is primary and the second secondary."""
+        for person_id, person in people.items():
+            response = self.request("POST", "v1/admin/oncall/people", json={"id": person_id, **person})
+            assert response.status_code == 201, response.text
+        rotation = {"people": list(people), "handover_weekday": "monday", "handover_time": "10:00",
+                    "time_zone": "Europe/Paris", "first_handover": "2026-11-09"}
+        response = self.request("PUT", "v1/admin/oncall/rotation", json=rotation)
+        assert response.status_code == 200, response.text
+
     def create(self, **body) -> dict:
         body = {"title": "Login is failing", "severity": "sev1", "public_message": "We are investigating.", **body}
         response = self.request("POST", "v1/admin/incidents", json=body)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import closed_port
+from tests.support.processes import closed_port, send_answer
 
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"  # a webhook URL's path is its secret
 
@@ -90,16 +90,8 @@ def _handler(sink: SlackSink) -> type[BaseHTTPRequestHandler]:
             if reply.stall:
                 sink._stopping.wait(reply.stall)
             text = reply.body if reply.body is not None else ("ok" if reply.status < 300 else "invalid_payload")
-            try:
-                self.send_response(reply.status)
-                if reply.retry_after is not None:
-                    self.send_header("Retry-After", reply.retry_after)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(text.encode())))
-                self.end_headers()
-                self.wfile.write(text.encode())
-            except OSError:
-                pass  # the client gave up (timed out) before the answer
+            retry_after = [("Retry-After", reply.retry_after)] if reply.retry_after is not None else []
+            send_answer(self, reply.status, text.encode(), "text/plain; charset=utf-8", retry_after)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
