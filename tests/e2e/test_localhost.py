@@ -228,6 +228,40 @@ def post(path: str, *headers: str, body: bytes = b"") -> bytes:
     return "\r\n".join([f"POST {path} HTTP/1.1", "Host: x", *headers, "", ""]).encode() + body
 
 
+def test_header_fields_are_found_in_any_case_and_repeated_ones_joined(host):
+    raw = b"GET /api/echo/1 HTTP/1.1\r\nhOsT: x\r\nx-CUSTOM:  one \r\nX-Custom: two\r\nConnection: close\r\n\r\n"
+    status, headers, body = exchange(host, raw)
+    assert status == 200 and json.loads(body)["x_custom"] == "one, two"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"GET /api/echo/1\r\n\r\n", 400),  # HTTP/0.9
+    (b"GET /api/echo/1 HTTP/1.1 extra\r\n\r\n", 400),
+    (b"GET /api/echo/1 HTTPS/1.1\r\n\r\n", 400),
+    (b"GET /api/echo/1 HTTP/2.0\r\n\r\n", 505),
+    (b"GET /api/echo/1 HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400),  # obs-fold
+    (b"GET /api/echo/1 HTTP/1.1\r\nHost : x\r\n\r\n", 400),  # space before the colon
+    (b"GET /api/echo/1 HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+    (b"GET /api/echo/1 HTTP/1.1\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", 431),
+    (b"GET /api/echo/1 HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    (b"BREW /api/echo/1 HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+], ids=lambda v: repr(v[:40]) if isinstance(v, bytes) else str(v))
+def test_a_request_the_host_cannot_read_is_refused_as_a_problem_and_closed(host, raw, expected):
+    status, headers, body = exchange(host, raw)
+    assert_problem(status, headers, body, expected)
+    assert headers["connection"] == "close"
+
+
+def test_http_1_0_closes_unless_it_asks_to_keep_alive(host):
+    status, _, _ = exchange(host, b"GET /api/echo/1 HTTP/1.0\r\n\r\n")  # read until closed: it was
+    assert status == 200
+    with socket.create_connection(address(host), timeout=5) as s:
+        for _ in range(2):
+            s.sendall(b"GET /api/items/latest HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            assert s.recv(1000).startswith(b"HTTP/1.1 200")
+
+
 def test_the_body_cap_is_above_what_any_function_accepts_and_far_below_100_mb():
     from incidents.alerts.functions import MAX_ALERT_BYTES
     from incidents.http.problems import json_body
