@@ -85,6 +85,10 @@ class Page:
 
 
 class IncidentStore(Protocol):
+    one_writer: bool
+    """True when the store takes one write at a time, whichever incident it changes (SQLite); False when writes to
+    different incidents go on side by side (Cosmos DB items). The service takes turns accordingly (service.py)."""
+
     def add(self, incident: Incident) -> Stored:
         """Store a new incident; AlreadyExists if its id is taken."""
 

@@ -247,6 +247,7 @@ class CosmosContainer:
 
 class CosmosStore(CosmosContainer):
     indexing_policy = INDEXING_POLICY
+    one_writer = False  # each item is written on its own
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -157,6 +157,8 @@ _TRANSIENT = {
 
 
 class SqliteStore:
+    one_writer = True  # SQLite's rule: one write transaction at a time in the whole file
+
     def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout  # how long a write waits for another writer before StoreUnavailable
