@@ -143,17 +143,25 @@ def cosmos_emulator(tmp: Path):
 
 @contextlib.contextmanager
 def open_store(name: str, tmp: Path):
-    """A new empty store, made as the tests make theirs: SQLite in `tmp`, or a new container in the emulator."""
+    """Where a new empty store is, made as the tests make theirs: SQLite in `tmp`, or a new container in the
+    emulator (running until the block ends)."""
     from tests.support.stores import make_store
 
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(cosmos_emulator(tmp)) if name == "cosmos" else None
         store = make_store(name, tmp_path=tmp, cosmos_emulator=emulator)
-        stack.callback(store.close)
-        yield store, (
-            {"kind": "sqlite", "path": str(store.path)} if emulator is None else
-            {"kind": "cosmos", "endpoint": emulator.endpoint, "key": emulator.key, "verify_tls": emulator.verify_tls,
-             "database": store.database, "container": store.container})
+        store.close()
+        yield ({"kind": "sqlite", "path": str(store.path)} if emulator is None else
+               {"kind": "cosmos", "endpoint": emulator.endpoint, "key": emulator.key,
+                "verify_tls": emulator.verify_tls, "database": store.database, "container": store.container})
+
+
+def store_settings(spec: dict) -> dict[str, str]:
+    if spec["kind"] == "sqlite":
+        return {"INCIDENTS_SQLITE_PATH": spec["path"]}
+    return {"INCIDENTS_STORE": "cosmos", "COSMOS_ENDPOINT": spec["endpoint"], "COSMOS_KEY": spec["key"],
+            "COSMOS_VERIFY_TLS": str(spec["verify_tls"]).lower(), "COSMOS_DATABASE": spec["database"],
+            "COSMOS_CONTAINER": spec["container"]}
 
 
 def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
@@ -172,11 +180,13 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
               "longest_timeline": max(len(i.updates) for i in incidents),
               "build_s": round(time.perf_counter() - started, 2)}
     dev_key = create_dev_key(tmp / "dev-signing-key.pem")
-    settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key",
-                              "SITE_DIRECTORY": str(tmp / f"site-{name}")})
-    token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience,
-                       roles=[settings.auth_admin_role])
-    with open_store(name, tmp) as (store, store_spec):
+    with open_store(name, tmp) as store_spec:
+        # The store from the settings, as the Function App opens it: so its publishes run in a process of their own
+        settings = load_settings({"INCIDENTS_DEV_SIGNING_KEY": str(dev_key), "INCIDENTS_FUNCTION_KEY": "bench-key",
+                                  "SITE_DIRECTORY": str(tmp / f"site-{name}"), **store_settings(store_spec)})
+        token = mint_token(dev_key, issuer=settings.token_issuer, audience=settings.token_audience,
+                           roles=[settings.auth_admin_role])
+        store = bootstrap.build_store(settings)
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(store.add, incidents))
@@ -185,8 +195,9 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         services = bootstrap.build(settings, store=store)
         bootstrap.use(services)
         try:
-            # The whole status site (90 days of it): the first publish in this process, full publishes into empty
-            # sinks, then publishes with nothing new into the first sink. The same Publisher as the service's.
+            # The whole status site (90 days of it): the first publish (the service's Publisher, in the process it
+            # starts), full publishes into empty sinks in this process, now as warm as that one, then publishes with
+            # nothing new into the first sink.
             site = bootstrap.publisher_for(settings, store=store, clock=services.incidents.clock,
                                           maintenance_store=services.maintenance.store)
             first = site.publish()
@@ -224,6 +235,7 @@ def bench_store(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         finally:
             bootstrap.shutdown()  # PATCHes on published incidents queue a publish; let it finish before the store goes
             bootstrap.use(None)
+            store.close()
     return result
 
 
@@ -358,7 +370,7 @@ def goals(report: dict) -> list[dict]:
              "ratio": next_minute / full},
             {"store": name, "goal": "full publish (90 days, 4 locales), new process", "figure": fresh, "unit": "s",
              "target": 1, "reference": "1 s", "ratio": fresh / 1},
-            {"store": name, "goal": "full publish, serving process (after a change)", "figure": full, "unit": "s",
+            {"store": name, "goal": "full publish, warm process (after a change)", "figure": full, "unit": "s",
              "target": 1, "reference": "1 s", "ratio": full / 1},
             {"store": name, "goal": "PATCH p95 (8 clients, publishes running)", "figure": ops["patch"]["p95_ms"],
              "unit": "ms", "target": 20, "reference": "20 ms", "ratio": ops["patch"]["p95_ms"] / 20,

@@ -149,7 +149,8 @@ def _publish_at_start(settings, url: str) -> str:
 
     app = services()
     try:
-        report = publisher_for(settings, store=app.incidents.store, clock=app.incidents.clock).publish()
+        report = publisher_for(settings, store=app.incidents.store, clock=app.incidents.clock,
+                               maintenance_store=app.maintenance.store).publish()
     except Exception as exc:  # the API is still worth serving; the timer tries again
         return f"not published ({type(exc).__name__}: {exc})"
     where = f"{url}/" if settings.site_sink == "directory" else settings.site_base_url or settings.site_container
@@ -165,7 +166,7 @@ def publish(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     try:
-        report = publisher_for(settings).publish()
+        report = publisher_for(settings, here=True).publish()
     except SettingsError as exc:
         print(f"Cannot publish: {exc}", file=sys.stderr)
         return 2

@@ -85,6 +85,8 @@ class Settings(BaseModel):
     site_container: str = Field(default="$web", min_length=1)
     site_base_url: str | None = None  # where visitors find the site, e.g. https://status.petanque.life
     site_publish_schedule: str = SITE_PUBLISH_SCHEDULE  # NCRONTAB, seconds first
+    # Publish in a process of its own (bootstrap.PublishingProcess), so that no request waits for a publish's CPU.
+    site_publish_process: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

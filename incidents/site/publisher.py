@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol
 
 from ..domain.maintenance import Maintenance, MaintenanceState
 from ..domain.models import LOCALES, Incident, State, Status, format_utc
@@ -176,21 +177,33 @@ def _render_key(public_version: str, policy, base_url: str) -> str:
     return hashlib.sha256(f"{public_version}\n{_code_digest()}\n{explicit_policy}\n{base_url}".encode()).hexdigest()
 
 
+class Elsewhere(Protocol):
+    """Where publishes run when not in this process (bootstrap.PublishingProcess)."""
+
+    def __call__(self, now: datetime) -> PublishReport: ...
+
+    def close(self) -> None: ...
+
+
 class Publisher:
-    """One store, one sink, one queue: what the timer, the CLI and the change handlers use."""
+    """One store, one sink, one queue: what the timer, the CLI and the change handlers use. With `elsewhere`, a
+    publish runs there, at the time this publisher's clock says, from the same store into the same sink."""
 
     def __init__(self, store: IncidentStore, sink: SiteSink, *, clock: Callable[[], datetime] | None = None,
-                 policy=None, base_url: str = "", debounce: float = 0.5, maintenance: MaintenanceStore | None = None):
+                 policy=None, base_url: str = "", debounce: float = 0.5, maintenance: MaintenanceStore | None = None,
+                 elsewhere: Elsewhere | None = None):
         self.store, self.sink, self.policy, self.base_url = store, sink, policy, base_url
         self.maintenance = maintenance  # None: a site without maintenance windows
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.elsewhere = elsewhere
         self.queue = SoonQueue(self.publish, name="site-publisher", what="publishing the status site",
                                debounce=debounce)
 
-    def publish(self) -> PublishReport:
-        """Publish now, in this thread."""
-        report = publish(self.store, self.sink, now=self.clock(), policy=self.policy, base_url=self.base_url,
-                         maintenance=self.maintenance)
+    def publish(self, now: datetime | None = None) -> PublishReport:
+        """Publish as of `now` (by default, the clock's), in this thread or waiting for the process elsewhere."""
+        now = now or self.clock()
+        report = self.elsewhere(now) if self.elsewhere else publish(
+            self.store, self.sink, now=now, policy=self.policy, base_url=self.base_url, maintenance=self.maintenance)
         log.info("status site published to %r: %d uploaded (%d bytes), %d unchanged, %.0f ms", self.sink,
                  len(report.uploaded), report.bytes_uploaded, report.unchanged, report.seconds * 1000)
         return report
@@ -201,3 +214,9 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> bool:
         return self.queue.flush(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Publish what was asked for (within `timeout`), then stop the queue's worker and the process elsewhere."""
+        self.queue.close(timeout)
+        if self.elsewhere is not None:
+            self.elsewhere.close()
