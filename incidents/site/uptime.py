@@ -1,8 +1,8 @@
 """Each component's uptime over the last 90 UTC days, from when it was in which status: pure functions, no clock.
 
-Input: spans, each "this component was at this status from start to end" (view.py makes them from the published
-incidents' timelines, maintenance windows will add theirs as `under_maintenance`). Output: per component and UTC
-day, the minutes at each status, and the uptime over the period.
+Input: spans, each "these components were at this status from start to end" (view.py makes them from the published
+incidents' timelines, and from maintenance windows as `under_maintenance`). Output: per component and UTC day, the
+minutes at each status, and the uptime over the period.
 
     uptime = 1 - (major_outage + 0.3 × partial_outage) / (90 × 1440)      (minutes over the 90 UTC days to today)
 
@@ -33,7 +33,7 @@ _CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Span:
-    component: str
+    components: tuple[str, ...]  # one span for all of them: its minutes are worked out once
     start: datetime
     end: datetime
     status: str  # one of WORST_FIRST: a Statuspage component status other than operational
@@ -97,50 +97,55 @@ def next_change(now: datetime, *, any_open: bool) -> datetime:
 
 def component_uptimes(components: Iterable[str], spans: Iterable[Span], *, now: datetime) -> list[ComponentUptime]:
     """Every component's uptime over the UPTIME_DAYS days that end today (UTC), in the order given."""
+    components = list(components)
     start = period_start(now)
     end = (now - start) // _ONE_MINUTE
-    by_component: dict[str, list[Span]] = {}
-    for span in spans:
-        by_component.setdefault(span.component, []).append(span)
-    return [_uptime(name, by_component.get(name, []), start, end) for name in components]
+    # The span edges of each component, as (minute, +1 or -1, rank in WORST_FIRST). Times are whole minutes since
+    # `start` (00:00 UTC), floored as _minute floors them; `end` is now's.
+    edges: dict[str, list[tuple[int, int, int]]] = {name: [] for name in components}
+    for s in spans:
+        a, b = max((s.start - start) // _ONE_MINUTE, 0), min((s.end - start) // _ONE_MINUTE, end)
+        if a < b:
+            rank = _RANK[s.status]
+            for name in s.components:
+                if (found := edges.get(name)) is not None:
+                    found += ((a, 1, rank), (b, -1, rank))
+    return [_uptime(name, edges[name], start) for name in components]
 
 
 def _minute(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(second=0, microsecond=0)
 
 
-def _uptime(name: str, spans: list[Span], start: datetime, end: int) -> ComponentUptime:
-    # A sweep over the span edges: between two edges the worst status with any span open counts. Times are whole
-    # minutes since `start` (00:00 UTC), floored as _minute floors them; `end` is now's.
-    edges: list[tuple[int, int, str]] = []
-    for s in spans:
-        a, b = max((s.start - start) // _ONE_MINUTE, 0), min((s.end - start) // _ONE_MINUTE, end)
-        if a < b:
-            edges += [(a, 1, s.status), (b, -1, s.status)]
+_RANK = {status: n for n, status in enumerate(WORST_FIRST)}
+
+
+def _uptime(name: str, edges: list[tuple[int, int, int]], start: datetime) -> ComponentUptime:
+    # A sweep over the span edges: between two edges the worst status with any span open counts.
     edges.sort(key=itemgetter(0))
-    per_day = [dict.fromkeys(WORST_FIRST, 0) for _ in range(UPTIME_DAYS)]
-    open_count = dict.fromkeys(WORST_FIRST, 0)
+    per_day = [[0] * len(WORST_FIRST) for _ in range(UPTIME_DAYS)]
+    open_count = [0] * len(WORST_FIRST)
     since = 0
-    for at, step, status in edges:
+    for at, step, rank in edges:
         if at > since:
-            for worst in WORST_FIRST:
-                if open_count[worst]:
+            for worst, count in enumerate(open_count):
+                if count:
                     _add(per_day, since, at, worst)
                     break
             since = at
-        open_count[status] += step
-    days = tuple(Day(start.date() + timedelta(days=n), {s: m for s, m in minutes.items() if m})
+        open_count[rank] += step
+    days = tuple(Day(start.date() + timedelta(days=n), {WORST_FIRST[r]: m for r, m in enumerate(minutes) if m})
                  for n, minutes in enumerate(per_day))
-    totals = {s: sum(d.minutes.get(s, 0) for d in days) for s in WORST_FIRST}
+    totals = {s: sum(minutes[r] for minutes in per_day) for r, s in enumerate(WORST_FIRST)}
     return ComponentUptime(name, days, totals, uptime_percentage(totals))
 
 
-def _add(per_day: list[dict[str, int]], a: int, b: int, status: str) -> None:
-    """Adds the minutes from a to b (minutes since the period's start) at `status` to the days they fall on."""
+def _add(per_day: list[list[int]], a: int, b: int, rank: int) -> None:
+    """Adds the minutes from a to b (minutes since the period's start) at WORST_FIRST[rank] to the days they fall on."""
     while a < b:
         day = a // DAY_MINUTES
         cut = min(b, (day + 1) * DAY_MINUTES)
-        per_day[day][status] += cut - a
+        per_day[day][rank] += cut - a
         a = cut
 
 

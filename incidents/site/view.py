@@ -418,10 +418,10 @@ def site_facts(incidents: list[Incident | PublicIncident], *, now: datetime, pol
     if overall == "operational" and maintained:
         overall = "under_maintenance"
     partial = any(c != overall for c in conditions.values())  # with no open incident, none differs
-    spans = [Span(name, start, end, CONDITION_OF[severity]) for i in public
-             for start, end, severity in severity_timeline(i, now) for name in names if concerns(i, name)]
-    spans += [Span(name, *span, "under_maintenance") for m, _ in windows if (span := m.span(now))
-              for name in m.components if name in names]
+    everything = tuple(names)
+    spans = [Span(tuple(i.components) or everything, start, end, CONDITION_OF[severity])  # concerns(), for them all
+             for i in public for start, end, severity in severity_timeline(i, now)]
+    spans += [Span(tuple(m.components), *span, "under_maintenance") for m, _ in windows if (span := m.span(now))]
     uptimes = component_uptimes(names, spans, now=now)
     return Facts(now, policy, windows, shown, open_, conditions, overall, partial, uptimes)
 

@@ -145,11 +145,12 @@ def test_the_percentage_rounds_to_two_decimals_but_never_up_to_100_with_downtime
 
 
 def test_maintenance_is_one_more_input_that_counts_as_up_and_below_any_outage():
-    spans = [Span("Payments", at(2), at(3), "under_maintenance"),
-             Span("Payments", at(2, 30), at(2, 40), "major_outage")]
-    [u] = component_uptimes(["Payments"], spans, now=NOW)
-    assert u.days[-1].minutes == {"major_outage": 10, "under_maintenance": 50}
-    assert u.percentage == Decimal("99.99")
+    spans = [Span(("Payments",), at(2), at(3), "under_maintenance"),
+             Span(("Payments", "Login"), at(2, 30), at(2, 40), "major_outage")]
+    payments, login, search = component_uptimes(["Payments", "Login", "Search"], spans, now=NOW)
+    assert payments.days[-1].minutes == {"major_outage": 10, "under_maintenance": 50}
+    assert payments.percentage == Decimal("99.99")
+    assert login.days[-1].minutes == {"major_outage": 10} and search.minutes["major_outage"] == 0
 
 
 # ---- the pages -----------------------------------------------------------------------------------------------------
