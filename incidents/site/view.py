@@ -253,6 +253,7 @@ class _Words:
         # Babel's labels, kept: Babel formats slowly, and the same days and times recur across a page
         self._dates: dict[date, str] = {}
         self._times: dict[time, str] = {}
+        self._day_lines: dict[tuple, str] = {}  # the uptime record's lines: 90 days x every component, each render
         self.incident = KeptByObject(self._incident, 4096)  # an incident's words, across renders (see _words)
 
     def text(self, texts: dict[str, str]) -> Text:
@@ -298,6 +299,14 @@ class _Words:
         return _duration(minutes, self.locale)
 
     def day_line(self, first: date, last: date, minutes: dict[str, int]) -> str:
+        key = (first, last, *minutes.items())
+        if (line := self._day_lines.get(key)) is None:
+            if len(self._day_lines) >= 8192:
+                self._day_lines.clear()
+            line = self._day_lines[key] = self._day_line(first, last, minutes)
+        return line
+
+    def _day_line(self, first: date, last: date, minutes: dict[str, int]) -> str:
         what = format_list([self._("%(status)s for %(duration)s") % {
             "status": self._(CONDITION_LABELS[s]), "duration": self.duration(minutes[s])}
             for s in WORST_FIRST if minutes.get(s)], locale=self.babel)
