@@ -7,6 +7,7 @@ hand in their own pieces with `use()`.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -279,11 +280,15 @@ def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
         return kept[1]
 
 
+PUBLISHING_NICENESS = 10  # where cores are short, requests go first: a publish is a background chore
+
+
 class PublishingProcess:
     """Publishes in a process of its own. Python runs one thread of a process at a time: a publish in the serving
     process (a quarter of a second of CPU or more) held up every request meanwhile, PATCH p95 30 ms and worst cases
     of over half a second with 8 clients (bench/). The process starts at the first publish, keeps what it parsed and
-    rendered from one publish to the next, and is started again after a crash."""
+    rendered from one publish to the next, and is started again after a crash. It runs at a lower priority
+    (PUBLISHING_NICENESS): where it shares a core with the serving process, the requests go first."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings, self._pool, self._lock = settings, None, threading.Lock()
@@ -295,7 +300,8 @@ class PublishingProcess:
 
         with self._lock:
             if self._pool is None:  # spawn: a fresh interpreter, not a fork of this one's threads and locks
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=os.nice, initargs=(PUBLISHING_NICENESS,))
             pool = self._pool
         try:
             return pool.submit(_publish_here, self._settings, now).result()
