@@ -1,7 +1,7 @@
 """Publishing in a process of its own (bootstrap.PublishingProcess, SITE_PUBLISH_PROCESS): the serving process never
-renders the site, yet every public change is published; a publisher process that dies is replaced. Each case runs
-a small app in a fresh interpreter, as `python -m incidents serve` and the Functions host do, so that what this
-pytest process has imported does not count."""
+renders the site, yet every public change is published; the publishing process gives way to requests (a higher
+niceness); one that dies is replaced. Each case runs a small app in a fresh interpreter, as `python -m incidents
+serve` and the Functions host do, so that what this pytest process has imported does not count."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ APP = textwrap.dedent("""
     incident = services.incidents.create(new, author="test").incident
     said["flushed"] = publisher.flush(60)
     said["children"] = len(multiprocessing.active_children())
+    said["niceness_above_ours"] = [os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(os.PRIO_PROCESS, 0)
+                                   for child in multiprocessing.active_children()]
     if sys.argv[2:] == ["kill"]:
         for child in multiprocessing.active_children():
             os.kill(child.pid, signal.SIGKILL)
@@ -75,8 +77,8 @@ def run_app(tmp_path: Path, *args: str, **settings: str) -> tuple[dict, str]:
 
 def test_a_publish_runs_in_another_process_and_the_site_shows_every_change(tmp_path):
     said, index = run_app(tmp_path, "from-settings")
-    assert said == {"elsewhere": True, "flushed": True, "children": 1, "flushed_again": True, "children_at_end": 1,
-                    "rendered_here": False}
+    assert said == {"elsewhere": True, "flushed": True, "children": 1, "niceness_above_ours": [10],
+                    "flushed_again": True, "children_at_end": 1, "rendered_here": False}
     assert "Scores are late" in index and "Found the cause." in index
 
 
