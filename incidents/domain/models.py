@@ -392,12 +392,14 @@ class PublicIncident(BaseModel):
     def _of(cls, incident: Incident) -> PublicIncident:
         if incident.state is not State.published:
             raise ValueError(f"incident {incident.id} is {incident.state.value}, not public")
-        updates = [PublicUpdate(**u.model_dump(include=set(PublicUpdate.model_fields)))
+        fields = _PUBLIC_FIELDS  # model_fields is a slow property: read once
+        updates = [PublicUpdate(**u.model_dump(include=fields["update"]))
                    for u in incident.updates if u.visibility is Visibility.public]
         # The public time of the last change is that of the last public entry: internal notes stay unseen.
         updated_at = max((u.at for u in updates), default=incident.started_at)
-        return cls(**incident.model_dump(include=set(cls.model_fields) - {"updates", "updated_at"}),
-                   updated_at=updated_at, updates=updates)
+        return cls(**incident.model_dump(include=fields["incident"]), updated_at=updated_at, updates=updates)
 
 
+_PUBLIC_FIELDS = {"update": frozenset(PublicUpdate.model_fields),
+                  "incident": frozenset(PublicIncident.model_fields) - {"updates", "updated_at"}}
 _public_of = KeptByObject(PublicIncident._of, 8192)

@@ -372,12 +372,17 @@ def _words(locale: str, policy: Policy) -> _Words:
     return words
 
 
-@functools.lru_cache(maxsize=8192)
 def _duration(minutes: int, locale: str) -> str:
-    """"1 hr 5 min": Babel's unit formatting is slow, and the uptime record repeats the same few durations."""
+    """"1 hr 5 min"."""
     hours, minutes = divmod(minutes, 60)
-    return " ".join(format_unit(n, unit, length="short", locale=locale)
-                    for n, unit in ((hours, "duration-hour"), (minutes, "duration-minute")) if n)
+    return " ".join(_unit(n, unit, locale) for n, unit in ((hours, "duration-hour"), (minutes, "duration-minute"))
+                    if n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unit(n: int, unit: str, locale: str) -> str:
+    """Babel's unit formatting is slow; a day's record has at most 24 hours and 59 minutes of each."""
+    return format_unit(n, unit, length="short", locale=locale)
 
 
 def _within(incident: PublicIncident, since: datetime) -> bool:
