@@ -218,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.command, self.request_version, self.close_connection = None, "HTTP/1.0", True
         self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         words = self.requestline.split()
+        if not words:
+            return False  # as http.server: a blank line closes the connection unanswered
         version = _VERSION.fullmatch(words[-1]) if len(words) == 3 else None
         if not version:
             self.send_error(400, f"A request line is METHOD PATH HTTP/1.1, not {self.requestline[:100]!r}.")

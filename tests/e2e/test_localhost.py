@@ -253,6 +253,12 @@ def test_a_request_the_host_cannot_read_is_refused_as_a_problem_and_closed(host,
     assert headers["connection"] == "close"
 
 
+def test_a_blank_request_line_closes_the_connection_unanswered(host):
+    with socket.create_connection(address(host), timeout=5) as s:
+        s.sendall(b"\r\n")
+        assert s.recv(100) == b""
+
+
 def test_http_1_0_closes_unless_it_asks_to_keep_alive(host):
     status, _, _ = exchange(host, b"GET /api/echo/1 HTTP/1.0\r\n\r\n")  # read until closed: it was
     assert status == 200
