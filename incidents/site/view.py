@@ -26,6 +26,7 @@ import re
 import struct
 import tomllib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -272,19 +273,11 @@ class _Words:
                                                                 self.date_label(at.date())))
 
     def date_label(self, day: date) -> str:
-        if (label := self._dates.get(day)) is None:
-            if len(self._dates) >= _LABELS_KEPT:
-                self._dates.clear()
-            label = self._dates[day] = format_date(day, "medium", locale=self.babel)
-        return label
+        return _kept(self._dates, day, lambda: format_date(day, "medium", locale=self.babel))
 
     def time_label(self, at: datetime) -> str:
         """`at` a UTC datetime: its time of day is all that a time format reads of it."""
-        if (label := self._times.get(at.time())) is None:
-            if len(self._times) >= _LABELS_KEPT:
-                self._times.clear()
-            label = self._times[at.time()] = format_time(at, self.time_pattern, locale=self.babel)
-        return label
+        return _kept(self._times, at.time(), lambda: format_time(at, self.time_pattern, locale=self.babel))
 
     def month(self, at: datetime) -> str:
         label = format_date(at.astimezone(timezone.utc), "LLLL y", locale=self.babel)
@@ -299,12 +292,8 @@ class _Words:
         return _duration(minutes, self.locale)
 
     def day_line(self, first: date, last: date, minutes: dict[str, int]) -> str:
-        key = (first, last, *minutes.items())
-        if (line := self._day_lines.get(key)) is None:
-            if len(self._day_lines) >= 8192:
-                self._day_lines.clear()
-            line = self._day_lines[key] = self._day_line(first, last, minutes)
-        return line
+        return _kept(self._day_lines, (first, last, *minutes.items()), lambda: self._day_line(first, last, minutes),
+                     8192)
 
     def _day_line(self, first: date, last: date, minutes: dict[str, int]) -> str:
         what = format_list([self._("%(status)s for %(duration)s") % {
@@ -358,6 +347,15 @@ class _Words:
 
 
 _LABELS_KEPT = 20_000
+
+
+def _kept(cache: dict, key, make: Callable[[], str], limit: int = _LABELS_KEPT) -> str:
+    """cache[key], made when missing; the cache is emptied when it holds `limit` labels."""
+    if (label := cache.get(key)) is None:
+        if len(cache) >= limit:
+            cache.clear()
+        label = cache[key] = make()
+    return label
 _WORDS: dict[tuple[str, int], _Words] = {}
 
 
