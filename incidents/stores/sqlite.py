@@ -265,7 +265,10 @@ class SqliteStore:
         if query.page_token is not None:
             where.append(f"(started_at, id) {after} (?, ?)")
             params.extend(decode_page_token(query.page_token))
-        sql = f"WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
+        # The sweep's query names its index: with a parameter for the due time and no statistics, SQLite's planner
+        # prefers walking every incident in started_at order (10-20 ms for 10,000) to sorting the few escalating ones.
+        hint = "INDEXED BY incidents_by_escalation_due " if query.escalation_due_by is not None else ""
+        sql = f"{hint}WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
         with self._read() as db:
             found = self._incidents(db, sql, [*params, query.limit + 1], public_only=query.public_only)
         return page_of(found, query.limit)

@@ -21,6 +21,7 @@ from incidents.domain.models import (
     AlertSource,
     Confirmation,
     Dismissal,
+    Escalation,
     Incident,
     IncidentChange,
     NewIncident,
@@ -234,6 +235,53 @@ def test_paging_visits_every_incident_once_in_order(store, oldest_first):
             break
     assert seen == expected
     assert pages == 5
+
+
+def escalating(due_in: float | None, **fields) -> Incident:
+    """An incident whose escalation next looks at at(due_in), or has stopped (None)."""
+    escalation = Escalation(started_at=T0, policy={}, next_due_at=None if due_in is None else at(due_in),
+                            stopped_at=at(0) if due_in is None else None,
+                            stopped_because="acknowledged" if due_in is None else None)
+    return an_incident(escalation=escalation, **fields)
+
+
+def test_the_escalations_due_are_found_oldest_first_and_no_others(store):
+    store.add(escalating(5, id="due-late-start", started_at=at(2)))
+    store.add(escalating(3, id="due-early-start", started_at=at(1)))
+    store.add(escalating(20, id="due-later", started_at=at(3)))
+    store.add(escalating(None, id="stopped"))
+    store.add(an_incident(id="never-escalated"))
+    assert ids(store.find(IncidentQuery(escalation_due_by=at(10), oldest_first=True))) == [
+        "due-early-start", "due-late-start"]
+    assert ids(store.find(IncidentQuery(escalation_due_by=at(30), oldest_first=True, limit=2))) == [
+        "due-early-start", "due-late-start"]
+
+
+def test_sqlite_finds_the_escalations_due_without_reading_every_incident(tmp_path):
+    """The sweep runs every 30 s and after every new alert: its query must cost the same with 10 incidents or
+    10,000. Counted in SQLite's virtual machine steps (a progress handler), not in time."""
+    store = SqliteStore(tmp_path / "incidents.sqlite3")
+    store.add(escalating(5, id="due"))
+
+    def steps() -> int:
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        store._db().set_progress_handler(count, 10)
+        try:
+            assert ids(store.find(IncidentQuery(escalation_due_by=at(10), oldest_first=True))) == ["due"]
+        finally:
+            store._db().set_progress_handler(None, 10)
+        return counted[0]
+
+    few = steps()
+    for n in range(1500):
+        store.add(an_incident(id=f"quiet-{n:04d}", started_at=at(n % 90)))
+    assert steps() <= few + 10, "the sweep's query walks every incident"
+    store.close()
 
 
 def test_a_bad_page_token_is_a_value_error(store):
