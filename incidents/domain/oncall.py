@@ -71,7 +71,10 @@ class Weekday(StrEnum):
     @property
     def number(self) -> int:
         """Monday is 0, as date.weekday() counts."""
-        return list(Weekday).index(self)
+        return _WEEKDAY_NUMBERS[self]
+
+
+_WEEKDAY_NUMBERS = {day: n for n, day in enumerate(Weekday)}  # every due time of an escalation asks, many times
 
 
 class Layer(StrEnum):

@@ -112,9 +112,10 @@ class WorkingHours(_Frozen):
     def next_open(self, at: datetime) -> datetime:
         """`at` when it falls in working hours, else the next time they begin."""
         local_day = at.astimezone(zone(self.time_zone)).date()
+        working_days = {d.number for d in self.days}
         for offset in range(8):
             day = local_day + timedelta(days=offset)
-            if day.weekday() not in {d.number for d in self.days}:
+            if day.weekday() not in working_days:
                 continue
             opens = local_instant(day, self.start, self.time_zone)
             closes = local_instant(day, self.end, self.time_zone)

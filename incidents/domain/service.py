@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from .escalation import start_escalation
 from .models import (
@@ -68,6 +69,17 @@ def keyed_incident_id(author: str, key: str) -> str:
         number, index = divmod(number, len(_ID_ALPHABET))
         chars.append(_ID_ALPHABET[index])
     return "inc-" + "".join(chars)
+
+
+def _changed_fields(before: Incident, after: Incident) -> dict[str, Any]:
+    """The fields `after` changes, as JSON. Only fields whose values differ are dumped (an incident's head holds its
+    escalation policy: dumping all of it twice per change is most of a change's cost), and kept only if their JSON
+    differs too: a value equal to the millisecond the store keeps is no change."""
+    differ = {name for name in MUTABLE_FIELDS if getattr(after, name) != getattr(before, name)}
+    if not differ:
+        return {}
+    was = before.model_dump(mode="json", include=differ)
+    return {k: v for k, v in after.model_dump(mode="json", include=differ).items() if v != was[k]}
 
 
 class IdempotencyKeyReused(Exception):
@@ -249,9 +261,7 @@ class IncidentService:
                 return current, False
             after, entry = decided
             check_room(current.incident, after)  # IncidentTooLarge before the store's own limit is reached
-            before = current.incident.model_dump(mode="json", include=set(MUTABLE_FIELDS))
-            fields = after.model_dump(mode="json", include=set(MUTABLE_FIELDS))
-            changed = {k: v for k, v in fields.items() if v != before[k]}
+            changed = _changed_fields(current.incident, after)
             added = entry.model_dump(mode="json")
             try:
                 stored = self.store.append(incident_id, current.etag, changed, added)

@@ -213,34 +213,39 @@ class SqliteStore:
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
         check_fields(fields, update)  # each field and the entry as the models read them
+        # All but the write itself happens before the write lock, so that other writers wait for SQL and the commit
+        # alone: the UPDATE names the version read here, and a timeline only grows with its incident's version.
+        current, body, version = self._at(incident_id, if_match)
+        doc = json.loads(body) | dict(fields)
+        text, entry = json.dumps(doc), json.dumps(dict(update))
+        seq = len(current.updates) + 1
+        if seq > MAX_UPDATES:
+            raise StoreError(f"incident {incident_id} already holds {MAX_UPDATES} timeline entries")
+        # Read back before writing: what could not be read back is never written (it would break every read). The
+        # incident has no rule across fields or entries (only each value's own), and the entries before this one
+        # were read back when written, so the new head and entry are what is left to read.
+        incident = _parsed(text, []).model_copy(
+            update={"updates": [*current.updates, Update.model_validate_json(entry)]})
         with self._write() as db:
+            if db.execute(_UPDATE, (text, *_columns(doc), incident_id, version)).rowcount != 1:
+                raise EtagMismatch(incident_id)  # another writer came first
+            db.execute("INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
+                       (incident_id, seq, entry))
+            if changes_public_view(doc["state"], fields, update):
+                db.execute(_BUMP_PUBLIC_VIEW)
+        return self._parsed.keep(Stored(incident, _etag(incident_id, version + 1)))  # once committed
+
+    def _at(self, incident_id: str, if_match: str) -> tuple[Incident, str, int]:
+        """The incident at version `if_match`, with its row's JSON and version number."""
+        with self._read() as db:
             row = db.execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             if row is None:
                 raise NotFound(incident_id)
             body, version = row
             if _etag(incident_id, version) != if_match:
                 raise EtagMismatch(incident_id)
-            doc = json.loads(body) | dict(fields)
-            text, entry = json.dumps(doc), json.dumps(dict(update))
-            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_updates WHERE incident_id = ?",
-                                (incident_id,)).fetchone()
-            if seq > MAX_UPDATES:
-                raise StoreError(f"incident {incident_id} already holds {MAX_UPDATES} timeline entries")
-            # Read back before COMMIT: what could not be read back is never written (it would break every read).
-            # The incident has no rule across fields or entries (only each value's own), and the entries before
-            # this one were read back when written, so the new head and entry are what is left to read.
-            kept = self._parsed.get(incident_id, if_match)
-            if kept is not None:
-                updates = [*kept.incident.updates, Update.model_validate_json(entry)]
-                incident = _parsed(text, []).model_copy(update={"updates": updates})
-            db.execute(_UPDATE, (text, *_columns(doc), incident_id, version))
-            db.execute("INSERT INTO incident_updates (incident_id, seq, body) VALUES (?, ?, ?)",
-                       (incident_id, seq, entry))
-            if changes_public_view(doc["state"], fields, update):
-                db.execute(_BUMP_PUBLIC_VIEW)
-            if kept is None:
-                incident = self._incidents(db, "WHERE id = ?", [incident_id], keep=False)[0].incident
-        return self._parsed.keep(Stored(incident, _etag(incident_id, version + 1)))  # once committed
+            kept = self._parsed.get(incident_id, if_match) or self._incidents(db, "WHERE id = ?", [incident_id])[0]
+        return kept.incident, body, version
 
     def find(self, query: IncidentQuery) -> Page:
         where, params = [], []
