@@ -129,17 +129,27 @@ def check_fields(fields: Mapping[str, Any], update: Mapping[str, Any] | None = N
     """Refuse what an append could write but no one could read back: a field that may not change in place, or a
     value (field or timeline entry) that the models would not accept. Incidents by default; maintenance windows
     with their own model, entry and fields (check_maintenance_fields)."""
-    unknown = set(fields) - set(mutable)
-    if unknown:
-        what = "incident" if model is Incident else model.__name__.lower()
-        raise ValueError(f"these {what} fields cannot be changed in place: {sorted(unknown)}")
+    check_field_names(fields, model=model, mutable=mutable)
     try:
         for name, value in fields.items():
             _field_type(model, name).validate_python(value)
         if update is not None:
             entry.model_validate(update)
     except ValidationError as exc:
-        raise ValueError(f"an append would store what cannot be read back: {exc.errors()[0]['msg']}") from None
+        raise cannot_be_read_back(exc) from None
+
+
+def check_field_names(fields: Mapping[str, Any], *, model: type = Incident,
+                      mutable: tuple[str, ...] = MUTABLE_FIELDS) -> None:
+    """check_fields without the values: for an adapter that reads back the whole new head and entry anyway."""
+    unknown = set(fields) - set(mutable)
+    if unknown:
+        what = "incident" if model is Incident else model.__name__.lower()
+        raise ValueError(f"these {what} fields cannot be changed in place: {sorted(unknown)}")
+
+
+def cannot_be_read_back(exc: ValidationError) -> ValueError:
+    return ValueError(f"an append would store what cannot be read back: {exc.errors()[0]['msg']}")
 
 
 @cache

@@ -42,8 +42,9 @@ from ..domain.store import (
     StoreError,
     StoreMisconfigured,
     StoreUnavailable,
+    cannot_be_read_back,
     changes_public_view,
-    check_fields,
+    check_field_names,
     check_maintenance_fields,
     decode_page_token,
     page_of,
@@ -205,14 +206,13 @@ class SqliteStore:
         return self._parsed.keep(Stored(parsed, _etag(incident.id, 1)))
 
     def get(self, incident_id: str) -> Stored:
-        with self._read() as db:
-            found = self._incidents(db, "WHERE id = ?", [incident_id])
+        found = self._read_incidents("WHERE id = ?", [incident_id])
         if not found:
             raise NotFound(incident_id)
         return found[0]
 
     def append(self, incident_id: str, if_match: str, fields: Mapping[str, Any], update: Mapping[str, Any]) -> Stored:
-        check_fields(fields, update)  # each field and the entry as the models read them
+        check_field_names(fields)  # their values are read back below
         # All but the write itself happens before the write lock, so that other writers wait for SQL and the commit
         # alone: the UPDATE names the version read here, and a timeline only grows with its incident's version.
         current, body, version = self._at(incident_id, if_match)
@@ -224,8 +224,12 @@ class SqliteStore:
         # Read back before writing: what could not be read back is never written (it would break every read). The
         # incident has no rule across fields or entries (only each value's own), and the entries before this one
         # were read back when written, so the new head and entry are what is left to read.
-        incident = _parsed(text, []).model_copy(
-            update={"updates": [*current.updates, Update.model_validate_json(entry)]})
+        try:
+            head = Incident.model_validate_json(f'{text[:-1]}, "updates": []}}')
+            added = Update.model_validate_json(entry)
+        except ValidationError as exc:
+            raise cannot_be_read_back(exc) from None
+        incident = head.model_copy(update={"updates": [*current.updates, added]})
         with self._write() as db:
             if db.execute(_UPDATE, (text, *_columns(doc), incident_id, version)).rowcount != 1:
                 raise EtagMismatch(incident_id)  # another writer came first
@@ -237,14 +241,14 @@ class SqliteStore:
 
     def _at(self, incident_id: str, if_match: str) -> tuple[Incident, str, int]:
         """The incident at version `if_match`, with its row's JSON and version number."""
-        with self._read() as db:
-            row = db.execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-            if row is None:
-                raise NotFound(incident_id)
-            body, version = row
-            if _etag(incident_id, version) != if_match:
-                raise EtagMismatch(incident_id)
-            kept = self._parsed.get(incident_id, if_match) or self._incidents(db, "WHERE id = ?", [incident_id])[0]
+        with self._errors():
+            row = self._db().execute("SELECT body, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise NotFound(incident_id)
+        body, version = row
+        kept = self._parsed.get(incident_id, if_match) or self.get(incident_id)
+        if _etag(incident_id, version) != if_match or kept.etag != if_match:
+            raise EtagMismatch(incident_id)
         return kept.incident, body, version
 
     def find(self, query: IncidentQuery) -> Page:
@@ -274,9 +278,8 @@ class SqliteStore:
         # prefers walking every incident in started_at order (10-20 ms for 10,000) to sorting the few escalating ones.
         hint = "INDEXED BY incidents_by_escalation_due " if query.escalation_due_by is not None else ""
         sql = f"{hint}WHERE {' AND '.join(where) or '1'} ORDER BY started_at {direction}, id {direction} LIMIT ?"
-        with self._read() as db:
-            found = self._incidents(db, sql, [*params, query.limit + 1], public_only=query.public_only)
-        return page_of(found, query.limit)
+        return page_of(self._read_incidents(sql, [*params, query.limit + 1], public_only=query.public_only),
+                       query.limit)
 
     def public_version(self) -> str:
         with self._errors():
@@ -292,11 +295,23 @@ class SqliteStore:
 
     # Plumbing
 
-    def _incidents(self, db: sqlite3.Connection, where: str, params: list[Any], *, public_only: bool = False,
-                   keep: bool = True) -> list[Stored]:
+    def _read_incidents(self, where: str, params: list[Any], *, public_only: bool = False) -> list[Stored]:
+        """The incidents `where` selects, as of one moment. When each is kept at its current version (most reads of
+        a serving process), that takes one statement, its own snapshot; otherwise heads and timelines are read
+        together in a transaction."""
+        kept_by = self._parsed_public if public_only else self._parsed
+        with self._errors():
+            heads = self._db().execute(f"SELECT id, version FROM incidents {where}", params).fetchall()
+        kept = [kept_by.get(i, _etag(i, version)) for i, version in heads]
+        if all(kept):
+            return kept
+        with self._read() as db:
+            return self._incidents(db, where, params, public_only=public_only)
+
+    def _incidents(self, db: sqlite3.Connection, where: str, params: list[Any], *,
+                   public_only: bool = False) -> list[Stored]:
         """The incidents `where` selects, in one snapshot. One parsed before at its current version comes from what
-        is kept (by etag); the others' timelines are read and parsed, and kept unless `keep` is False (inside a
-        write: what a rollback undoes must not be kept)."""
+        is kept (by etag); the others' timelines are read, parsed and kept."""
         kept_by = self._parsed_public if public_only else self._parsed
         heads = db.execute(f"SELECT id, body, version FROM incidents {where}", params).fetchall()
         found = {i: kept for i, _, version in heads if (kept := kept_by.get(i, _etag(i, version)))}
@@ -315,8 +330,7 @@ class SqliteStore:
             ):
                 timelines[incident_id].append(body)
         for i, body, version in missing:
-            parsed = Stored(_parsed(body, timelines[i]), _etag(i, version))
-            found[i] = kept_by.keep(parsed) if keep else parsed
+            found[i] = kept_by.keep(Stored(_parsed(body, timelines[i]), _etag(i, version)))
         return [found[i] for i, _, _ in heads]
 
     def _db(self) -> sqlite3.Connection:
