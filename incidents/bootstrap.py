@@ -301,7 +301,8 @@ class PublishingProcess:
         with self._lock:
             if self._pool is None:  # spawn: a fresh interpreter, not a fork of this one's threads and locks
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=os.nice, initargs=(PUBLISHING_NICENESS,))
+                                                 initializer=_publishing_process_started,
+                                                 initargs=(PUBLISHING_NICENESS, os.getpid()))
             pool = self._pool
         try:
             return pool.submit(_publish_here, self._settings, now).result()
@@ -317,6 +318,25 @@ class PublishingProcess:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)
+
+
+def _publishing_process_started(niceness: int, parent: int) -> None:
+    """First thing in a PublishingProcess: its lower priority, and its end with the process that started it. A
+    parent killed (SIGKILL, a host recycling its worker) cannot tell it to stop, and it would wait for work forever,
+    holding the store open."""
+    import time
+
+    os.nice(niceness)
+
+    def end_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)  # nobody is left to take a result
+
+    threading.Thread(target=end_with_parent, name="end-with-parent", daemon=True).start()
+
+
+PARENT_CHECK_S = 1.0
 
 
 class PublishFailed(Exception):

@@ -6,11 +6,14 @@ serve` and the Functions host do, so that what this pytest process has imported 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+from incidents.bootstrap import PARENT_CHECK_S
 from incidents.http.auth import create_dev_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +41,9 @@ APP = textwrap.dedent("""
     said["children"] = len(multiprocessing.active_children())
     said["niceness_above_ours"] = [os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(os.PRIO_PROCESS, 0)
                                    for child in multiprocessing.active_children()]
+    if sys.argv[2:] == ["die"]:  # killed as a host kills a worker: nothing runs on the way out
+        print(json.dumps([child.pid for child in multiprocessing.active_children()]), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
     if sys.argv[2:] == ["kill"]:
         for child in multiprocessing.active_children():
             os.kill(child.pid, signal.SIGKILL)
@@ -86,6 +92,32 @@ def test_a_publisher_process_that_dies_is_replaced_at_the_next_publish(tmp_path)
     said, index = run_app(tmp_path, "from-settings", "kill")
     assert said["error_after_kill"] == "BrokenProcessPool" and said["flushed_again"] and not said["rendered_here"]
     assert "Found the cause." in index
+
+
+def test_a_publisher_process_ends_when_the_serving_process_is_killed(tmp_path):
+    """A host recycling its worker, or `serve` killed: nothing in the serving process runs on the way out, and the
+    publishing process would otherwise wait for work forever, holding the store open."""
+    environ = {"INCIDENTS_DEV_SIGNING_KEY": str(create_dev_key(tmp_path / "dev-key.pem")),
+               "INCIDENTS_SQLITE_PATH": str(tmp_path / "incidents.sqlite3"),
+               "SITE_DIRECTORY": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:  # files, not pipes: an orphan would hold those open
+        returncode = subprocess.run([sys.executable, "-c", APP, "from-settings", "die"], cwd=ROOT, env=environ,
+                                    stdout=stdout, stderr=stderr, timeout=240).returncode
+    assert returncode == -signal.SIGKILL, err.read_text()
+    (child,) = json.loads(out.read_text().splitlines()[-1])
+    deadline = time.monotonic() + 10 * PARENT_CHECK_S
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(child), "the publishing process outlived the process that started it"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is collected by whoever adopted it, maybe never here)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_publish_that_fails_there_is_reported_here_and_the_next_one_runs_in_the_same_process(tmp_path):
