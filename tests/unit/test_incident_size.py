@@ -57,6 +57,22 @@ def test_incident_json_is_the_compact_dump_whatever_the_entries_went_through():
     assert incident_bytes(grown) == len(dumped(grown).encode())
 
 
+def test_kept_results_of_a_timeline_are_each_objects_own_wherever_the_new_objects_are():
+    """KeptByObject.each looks kept objects up by id: new objects at the end, in the middle, or after the kept ones
+    were cleared at the limit, are made, and each result is its own object's."""
+    from incidents.domain.models import KeptByObject
+
+    made = []
+    kept = KeptByObject(lambda entry: made.append(entry.id) or entry.id.upper(), 5)
+    timeline = an_incident(4).updates
+    assert kept.each(timeline) == ["U1", "U2", "U3", "U4"] and made == ["u1", "u2", "u3", "u4"]
+    middle = timeline[1].model_copy(update={"id": "u2b"})
+    assert kept.each([*timeline[:1], middle, *timeline[2:]]) == ["U1", "U2B", "U3", "U4"]
+    grown = [*timeline, timeline[0].model_copy(update={"id": "u5"}), timeline[0].model_copy(update={"id": "u6"})]
+    assert kept.each(grown) == ["U1", "U2", "U3", "U4", "U5", "U6"]  # the limit of 5 clears the kept on the way
+    assert made[:5] == ["u1", "u2", "u3", "u4", "u2b"] and kept.each(grown) == ["U1", "U2", "U3", "U4", "U5", "U6"]
+
+
 def test_the_budget_leaves_room_under_cosmos_and_for_a_resolution():
     assert MAX_INCIDENT_BYTES + 150_000 < COSMOS_ITEM_LIMIT  # Cosmos DB's system properties and margin
     assert 50_000 < CLOSING_RESERVE < MAX_INCIDENT_BYTES // 10
