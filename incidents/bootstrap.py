@@ -281,6 +281,7 @@ def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
 
 
 PUBLISHING_NICENESS = 10  # where cores are short, requests go first: a publish is a background chore
+PARENT_CHECK_S = 1.0  # how often the publishing process looks whether the process that started it is still there
 
 
 class PublishingProcess:
@@ -334,9 +335,6 @@ def _publishing_process_started(niceness: int, parent: int) -> None:
         os._exit(0)  # nobody is left to take a result
 
     threading.Thread(target=end_with_parent, name="end-with-parent", daemon=True).start()
-
-
-PARENT_CHECK_S = 1.0
 
 
 class PublishFailed(Exception):

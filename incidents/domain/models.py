@@ -304,8 +304,8 @@ class KeptByObject(Generic[T, R]):
 
     def each(self, objs: Sequence[T]) -> list[R]:
         """make(obj) for each of `objs`, a timeline: those kept (all but the entries it gained since last seen) are
-        looked up without a Python call each, a 300-entry timeline in a tenth of the time. By id alone, safely: an
-        object kept is alive, so no other object has its id."""
+        looked up without a Python call each (a 300-entry incident's JSON in about half the time). By id alone, and
+        safely: an object kept is alive, so no other object has its id."""
         kept = self._kept
         seen = len(objs)
         while seen and id(objs[seen - 1]) not in kept:

@@ -72,9 +72,9 @@ def keyed_incident_id(author: str, key: str) -> str:
 
 
 def _changed_fields(before: Incident, after: Incident) -> dict[str, Any]:
-    """The fields `after` changes, as JSON. Only fields whose values differ are dumped (an incident's head holds its
-    escalation policy: dumping all of it twice per change is most of a change's cost), and kept only if their JSON
-    differs too: a value equal to the millisecond the store keeps is no change."""
+    """The fields `after` changes, as JSON. Only the fields whose values differ are dumped, not every field twice (the
+    head holds the escalation's policy), and kept only if their JSON differs too: a time that differs below the
+    millisecond the store keeps is no change."""
     differ = {name for name in MUTABLE_FIELDS if getattr(after, name) != getattr(before, name)}
     if not differ:
         return {}
