@@ -125,12 +125,8 @@ def build(settings: Settings, *, store: IncidentStore | None = None, roster_stor
 
     incidents = IncidentService(store or build_store(settings), notifier=notifier,
                                 on_public_change=publish_site_soon, **service_options)
-    if maintenance_store is None:
-        maintenance_store = _OpenedOnFirstUse(lambda: build_maintenance_store(settings, beside=incidents.store))
-        if _opened_from.get(incidents.store) is settings:
-            _opened_from[maintenance_store] = settings
     maintenance = MaintenanceService(
-        maintenance_store,
+        maintenance_store or _maintenance_beside(settings, incidents.store),
         clock=incidents.clock, policy=incidents.policy, on_public_change=publish_site_soon)
     alerts = AlertIntake(
         incidents, load_policy(),
@@ -217,6 +213,14 @@ def _store_beside(settings: Settings, beside: IncidentStore | None, sqlite_class
         raise SettingsError(str(exc)) from None
 
 
+def _maintenance_beside(settings: Settings, store: IncidentStore) -> MaintenanceStore:
+    """The maintenance store beside `store`, opened on first use; from the settings, as `store`, when it is."""
+    maintenance = _OpenedOnFirstUse(lambda: build_maintenance_store(settings, beside=store))
+    if _opened_from.get(store) is settings:
+        _opened_from[maintenance] = settings
+    return maintenance
+
+
 class _OpenedOnFirstUse:
     """A store opened when first used, then every call passed on to it (the roster's get and put; the maintenance
     windows' get, add, append and find): its container missing, or unreachable at a cold start, fails its own routes
@@ -268,10 +272,8 @@ def publisher_for(settings: Settings, *, store: IncidentStore | None = None,
                 kept[1].close(timeout=0)  # its worker finishes what was asked of it, then ends
             if store is None:
                 store = build_store(settings)
-            beside = store
-            maintenance = maintenance_store or _OpenedOnFirstUse(
-                lambda: build_maintenance_store(settings, beside=beside))
-            own_store = all(_opened_from.get(s) is settings for s in (store, maintenance_store) if s is not None)
+            maintenance = maintenance_store or _maintenance_beside(settings, store)
+            own_store = all(_opened_from.get(s) is settings for s in (store, maintenance))
             elsewhere = PublishingProcess(settings) if settings.site_publish_process and own_store and not here \
                 else None
             publisher = Publisher(store, build_sink(settings), clock=clock, base_url=settings.site_base_url or "",
