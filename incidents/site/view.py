@@ -213,9 +213,13 @@ def component_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
-def concerns(incident: PublicIncident, component: str) -> bool:
+def concerned(incident: PublicIncident, platform: tuple[str, ...]) -> tuple[str, ...]:
     """The one rule: an incident that names no component concerns the whole platform, so every component."""
-    return not incident.components or component in incident.components
+    return tuple(incident.components) or platform
+
+
+def concerns(incident: PublicIncident, component: str) -> bool:
+    return component in concerned(incident, (component,))
 
 
 def extract_policy(fileobj, keywords, comment_tags, options):
@@ -356,6 +360,8 @@ def _kept(cache: dict, key, make: Callable[[], str], limit: int = _LABELS_KEPT) 
             cache.clear()
         label = cache[key] = make()
     return label
+
+
 _WORDS: dict[tuple[str, int], _Words] = {}
 
 
@@ -430,8 +436,8 @@ def site_facts(incidents: list[Incident | PublicIncident], *, now: datetime, pol
     if overall == "operational" and maintained:
         overall = "under_maintenance"
     partial = any(c != overall for c in conditions.values())  # with no open incident, none differs
-    everything = tuple(names)
-    spans = [Span(tuple(i.components) or everything, start, end, CONDITION_OF[severity])  # concerns(), for them all
+    platform = tuple(names)
+    spans = [Span(concerned(i, platform), start, end, CONDITION_OF[severity])
              for i in public for start, end, severity in severity_timeline(i, now)]
     spans += [Span(tuple(m.components), *span, "under_maintenance") for m, _ in windows if (span := m.span(now))]
     uptimes = component_uptimes(names, spans, now=now)
