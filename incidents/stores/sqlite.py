@@ -246,8 +246,10 @@ class SqliteStore:
         if row is None:
             raise NotFound(incident_id)
         body, version = row
+        if _etag(incident_id, version) != if_match:
+            raise EtagMismatch(incident_id)
         kept = self._parsed.get(incident_id, if_match) or self.get(incident_id)
-        if _etag(incident_id, version) != if_match or kept.etag != if_match:
+        if kept.etag != if_match:  # written since the row was read
             raise EtagMismatch(incident_id)
         return kept.incident, body, version
 
